@@ -1,0 +1,41 @@
+# The two commands: `make demo` and `make test`. Both do all their set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast test-slow lint system-deps venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,wasm]'
+	touch $(STAMP)
+
+demo: venv
+	$(PY) scripts/demo.py
+
+# System packages and services the integration tests need (Docker engine, nats-server, bubblewrap,
+# clang for WASI). Idempotent: installs only what is missing, starts dockerd only if it is down.
+system-deps:
+	bash scripts/test-env.sh
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench scripts
+
+# The default suite, then the slow suite in its own bounded step (CI runs both).
+test: venv system-deps lint
+	$(VENV)/bin/pytest -m "not slow" -q
+	timeout 1800 $(VENV)/bin/pytest -m slow -q
+
+test-fast: venv
+	$(VENV)/bin/pytest -m "not slow and not docker and not nats" -q
+
+bench: venv
+	$(PY) bench/import.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
