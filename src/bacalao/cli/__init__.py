@@ -1,0 +1,1 @@
+"""The ``bacalao`` command line: Typer apps, one module per command group."""
