@@ -95,12 +95,14 @@ def decode(block: bytes | memoryview) -> PBNode:
     links: list[PBLink] = []
     data: bytes | None = None
     seen_data = False
+    links_before_data = 0
     while i < len(buf):
         key, i = varint.decode(buf, i)
         fnum, wtype = key >> 3, key & 7
         if fnum == 2 and wtype == 2:
             raw, i = _read_len_delimited(buf, i)
-            if seen_data and links:
+            # Links may all come before Data (Kubo) or all after it (IPIP-550), not both.
+            if seen_data and links_before_data:
                 raise DecodeError("dag-pb links split around the Data field")
             links.append(_decode_link(raw))
         elif fnum == 1 and wtype == 2:
@@ -109,6 +111,7 @@ def decode(block: bytes | memoryview) -> PBNode:
             raw, i = _read_len_delimited(buf, i)
             data = bytes(raw)
             seen_data = True
+            links_before_data = len(links)
         else:
             raise DecodeError(f"unexpected field {fnum} (wire type {wtype}) in dag-pb node")
     return PBNode(tuple(links), data)
