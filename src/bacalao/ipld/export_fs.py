@@ -1,0 +1,159 @@
+"""Writing a UnixFS DAG to disk, safely (``bacalao.ipld.exporter.write_tree``).
+
+The DAG is untrusted, so:
+
+* entry names are checked: empty, ``.``, ``..``, or containing ``/`` or NUL are refused with
+  :class:`~bacalao.errors.InvalidInput` naming the entry;
+* every file, directory and symlink is created relative to its parent's directory fd, with
+  ``O_NOFOLLOW``: nothing is ever written through a symlink, whether the DAG made it or it was
+  there before. Something in the way (a symlink, a file, a FIFO) is removed — never followed —
+  and replaced; a directory in the way of a file is an error;
+* files are created fresh (``O_EXCL`` after unlinking), so a pre-existing hard link is not
+  written through either, and a file left half-written by a failing read is removed;
+* symlinks are recreated as links with their stored target, which may point anywhere: they are
+  never dereferenced while writing.
+
+``dest`` itself is the caller's choice and is used as given (created if missing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat as st
+from collections.abc import Iterable
+from pathlib import Path
+
+from bacalao.errors import BacalaoError, InvalidInput
+from bacalao.ipld.blocks import BlockGetter
+from bacalao.ipld.cid import CID
+from bacalao.ipld.unixfs_read import Node, dir_links, file_chunks, load
+
+MAX_DEPTH = 256
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_name(name: str, where: str) -> None:
+    """Refuse an entry name that is not one plain path component."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise InvalidInput(
+            f"unsafe entry name {name!r} in {where}",
+            hint="the DAG names an entry that is not a plain file name; refusing to write it",
+        )
+
+
+def write_tree(getter: BlockGetter, cid: CID, dest: Path, name: str | None = None) -> Path:
+    """Write the file, directory or symlink ``cid`` as ``dest/name`` and return that path.
+
+    ``name`` defaults to the CID string. ``dest`` is created if missing. Writing into an existing
+    directory merges into it; existing entries in the way are replaced, never followed.
+    """
+    name = str(cid) if name is None else name
+    check_name(name, str(dest))
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        dfd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _io_error(str(dest), e) from None
+    try:
+        _write(getter, cid, dfd, name, str(dest / name), 0)
+    finally:
+        os.close(dfd)
+    return dest / name
+
+
+def _io_error(where: str, e: OSError) -> BacalaoError:
+    return BacalaoError(
+        f"cannot write {where}: {e.strerror or e}",
+        code="io",
+        hint="check the destination: free space, permissions, what is already there",
+    )
+
+
+def _write(getter: BlockGetter, cid: CID, dfd: int, name: str, where: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"directory tree too deep at {where} (limit {MAX_DEPTH} levels)")
+    node = load(getter, cid)
+    try:
+        if node.kind in ("file", "raw"):
+            _write_file(dfd, name, where, file_chunks(getter, node))
+        elif node.kind == "symlink":
+            _write_symlink(dfd, name, where, node)
+        else:
+            _write_dir(getter, dfd, name, where, node, depth)
+    except OSError as e:
+        raise _io_error(where, e) from None
+
+
+def _clear(dfd: int, name: str, where: str, *, keep_dir: bool) -> bool:
+    """Remove a non-directory at ``name``; return True if a directory is there (and kept)."""
+    try:
+        info = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if st.S_ISDIR(info.st_mode):
+        if keep_dir:
+            return True
+        raise InvalidInput(f"cannot write {where}: a directory is in the way")
+    os.unlink(name, dir_fd=dfd)
+    return False
+
+
+def _write_file(dfd: int, name: str, where: str, chunks: Iterable[bytes]) -> None:
+    try:
+        fd = os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=dfd)
+    except FileExistsError:
+        _clear(dfd, name, where, keep_dir=False)
+        fd = os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=dfd)
+    try:
+        with open(fd, "wb", closefd=True) as out:
+            for chunk in chunks:
+                out.write(chunk)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=dfd)  # no half-written files
+        raise
+
+
+def _write_symlink(dfd: int, name: str, where: str, node: Node) -> None:
+    assert node.fs is not None
+    target = node.fs.data or b""
+    if not target or b"\0" in target:
+        raise InvalidInput(f"symlink {where} has an empty or NUL-containing target")
+    target_str = os.fsdecode(target)
+    try:
+        os.symlink(target_str, name, dir_fd=dfd)
+    except FileExistsError:
+        _clear(dfd, name, where, keep_dir=False)
+        os.symlink(target_str, name, dir_fd=dfd)
+
+
+def _open_dir(dfd: int, name: str, where: str) -> int:
+    try:
+        os.mkdir(name, 0o777, dir_fd=dfd)
+    except FileExistsError:
+        if not _clear(dfd, name, where, keep_dir=True):
+            os.mkdir(name, 0o777, dir_fd=dfd)
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dfd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a symlink under our feet
+            raise InvalidInput(f"cannot write {where}: it is no longer a directory") from None
+        raise
+
+
+def _write_dir(
+    getter: BlockGetter, dfd: int, name: str, where: str, node: Node, depth: int
+) -> None:
+    links = dir_links(getter, node)
+    for link in links:
+        check_name(link.name, where)
+    cfd = _open_dir(dfd, name, where)
+    try:
+        for link in links:
+            _write(getter, link.cid, cfd, link.name, f"{where}/{link.name}", depth + 1)
+    finally:
+        os.close(cfd)
