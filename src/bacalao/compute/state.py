@@ -1,0 +1,299 @@
+"""The compute node's execution state machine: pure, no I/O, no event loop.
+
+Modelled on dask's ``WorkerState``: the runner feeds it frozen events (each with a ``stimulus_id``)
+and acts on the instructions it returns. It owns the node's capacity: an accepted execution runs
+at once when its CPU, memory, GPUs and the job slots fit, otherwise it waits in a priority queue;
+each finished execution frees its share and starts whatever now fits (a smaller job may overtake
+a larger one, as in Bacalhau's executor buffer). GPUs are handed out as exact device indexes.
+
+Local states: Created → BidAccepted → Running → Publishing → Completed, with Failed and Cancelled
+reachable from every non-terminal state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bacalao.errors import Conflict
+
+
+class LocalState(StrEnum):
+    CREATED = "Created"
+    BID_ACCEPTED = "BidAccepted"
+    RUNNING = "Running"
+    PUBLISHING = "Publishing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (LocalState.COMPLETED, LocalState.FAILED, LocalState.CANCELLED)
+
+
+_ALLOWED: dict[LocalState, frozenset[LocalState]] = {
+    LocalState.CREATED: frozenset({LocalState.BID_ACCEPTED, LocalState.CANCELLED, LocalState.FAILED}),
+    LocalState.BID_ACCEPTED: frozenset(
+        {LocalState.RUNNING, LocalState.CANCELLED, LocalState.FAILED}
+    ),
+    LocalState.RUNNING: frozenset(
+        {LocalState.PUBLISHING, LocalState.CANCELLED, LocalState.FAILED}
+    ),
+    LocalState.PUBLISHING: frozenset(
+        {LocalState.COMPLETED, LocalState.CANCELLED, LocalState.FAILED}
+    ),
+}
+
+
+class InvalidTransition(Conflict):
+    """An event asked for a move the state machine does not allow."""
+
+    code = "invalid_transition"
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What one execution takes from the node while it runs."""
+
+    cpu: float = 0.0
+    memory: int = 0
+    gpus: int = 0
+
+
+# -- events (stimuli) ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The node bid on an execution and will run it."""
+
+    execution_id: str
+    need: Need
+    priority: int = 0
+    stimulus_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    execution_id: str
+    stimulus_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSucceeded:
+    """The engine finished without an error of ours (the exit code may still be non-zero)."""
+
+    execution_id: str
+    stimulus_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    execution_id: str
+    result_cid: str
+    stimulus_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Preparing inputs, running or publishing failed."""
+
+    execution_id: str
+    reason: str
+    stimulus_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    execution_id: str
+    reason: str = "cancelled by the user"
+    stimulus_id: str = ""
+
+
+Event = Accepted | RunStarted | RunSucceeded | Published | Failed | CancelRequested
+
+
+# -- instructions (effects the runner performs) -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    execution_id: str
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillRun:
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the orchestrator: ``kind`` is Running, Completed, Failed or Cancelled."""
+
+    execution_id: str
+    kind: str
+    message: str = ""
+    result_cid: str | None = None
+
+
+Instruction = StartRun | Publish | KillRun | Notify
+
+
+@dataclass(slots=True)
+class LocalExecution:
+    execution_id: str
+    need: Need
+    priority: int
+    seq: int
+    state: LocalState = LocalState.CREATED
+    gpus: tuple[int, ...] = ()
+    message: str = ""
+
+
+@dataclass
+class ComputeState:
+    """Capacity, queue and per-execution state of one compute node."""
+
+    cpu: float
+    memory: int
+    gpu_indexes: tuple[int, ...] = ()
+    max_jobs: int = 0  # 0 = bounded by resources only
+    executions: dict[str, LocalExecution] = field(default_factory=dict)
+    queue: list[str] = field(default_factory=list)
+    _seq: int = 0
+    stimulus_log: list[tuple[str, str]] = field(default_factory=list)
+
+    # -- capacity views ------------------------------------------------------------------------
+    def _active(self) -> list[LocalExecution]:
+        return [
+            e
+            for e in self.executions.values()
+            if e.state in (LocalState.RUNNING, LocalState.PUBLISHING)
+            or (e.state is LocalState.BID_ACCEPTED and e.execution_id not in self.queue)
+        ]
+
+    def used(self) -> Need:
+        active = self._active()
+        return Need(
+            cpu=sum(e.need.cpu for e in active),
+            memory=sum(e.need.memory for e in active),
+            gpus=sum(len(e.gpus) for e in active),
+        )
+
+    def free_gpus(self) -> list[int]:
+        taken = {g for e in self._active() for g in e.gpus}
+        return [g for g in self.gpu_indexes if g not in taken]
+
+    def fits_at_all(self, need: Need) -> str | None:
+        """Why ``need`` can never run here, or None when it could once the node is idle."""
+        if need.cpu > self.cpu + 1e-9:
+            return f"needs {need.cpu:g} CPU, node has {self.cpu:g}"
+        if need.memory > self.memory:
+            return f"needs {need.memory} bytes of memory, node has {self.memory}"
+        if need.gpus > len(self.gpu_indexes):
+            return f"needs {need.gpus} GPU, node has {len(self.gpu_indexes)}"
+        return None
+
+    def _fits_now(self, need: Need) -> bool:
+        used = self.used()
+        if self.max_jobs and len(self._active()) >= self.max_jobs:
+            return False
+        return (
+            used.cpu + need.cpu <= self.cpu + 1e-9
+            and used.memory + need.memory <= self.memory
+            and need.gpus <= len(self.free_gpus())
+        )
+
+    # -- the one entry point ---------------------------------------------------------------------
+    def handle(self, event: Event) -> list[Instruction]:
+        """Apply one event; return what the runner must do next."""
+        self.stimulus_log.append((event.stimulus_id, type(event).__name__))
+        del self.stimulus_log[:-1000]
+        if isinstance(event, Accepted):
+            return self._accepted(event)
+        ex = self.executions.get(event.execution_id)
+        if ex is None:
+            raise InvalidTransition(f"unknown execution {event.execution_id}")
+        if isinstance(event, CancelRequested):
+            return self._cancel(ex, event.reason)
+        if ex.state.is_terminal:  # late news about a finished execution: ignore
+            return []
+        if isinstance(event, RunStarted):
+            self._move(ex, LocalState.RUNNING)
+            return [Notify(ex.execution_id, "Running")]
+        if isinstance(event, RunSucceeded):
+            self._move(ex, LocalState.PUBLISHING)
+            return [Publish(ex.execution_id)]
+        if isinstance(event, Published):
+            self._move(ex, LocalState.COMPLETED)
+            out: list[Instruction] = [
+                Notify(ex.execution_id, "Completed", result_cid=event.result_cid)
+            ]
+            return out + self._start_queued()
+        if isinstance(event, Failed):
+            self._move(ex, LocalState.FAILED, event.reason)
+            return [Notify(ex.execution_id, "Failed", event.reason), *self._start_queued()]
+        raise TypeError(f"unknown event {event!r}")
+
+    def _accepted(self, event: Accepted) -> list[Instruction]:
+        if event.execution_id in self.executions:
+            return []  # a duplicate delivery
+        self._seq += 1
+        ex = LocalExecution(event.execution_id, event.need, event.priority, self._seq)
+        self.executions[ex.execution_id] = ex
+        self._move(ex, LocalState.BID_ACCEPTED)
+        self.queue.append(ex.execution_id)
+        return self._start_queued()
+
+    def _start_queued(self) -> list[Instruction]:
+        out: list[Instruction] = []
+        order = sorted(
+            self.queue, key=lambda i: (-self.executions[i].priority, self.executions[i].seq)
+        )
+        for eid in order:
+            ex = self.executions[eid]
+            if not self._fits_now(ex.need):
+                continue
+            ex.gpus = tuple(self.free_gpus()[: ex.need.gpus])
+            self.queue.remove(eid)
+            out.append(StartRun(eid, ex.gpus))
+        return out
+
+    def _cancel(self, ex: LocalExecution, reason: str) -> list[Instruction]:
+        if ex.state.is_terminal:
+            return []
+        was_queued = ex.execution_id in self.queue
+        if was_queued:
+            self.queue.remove(ex.execution_id)
+        started = not was_queued and ex.state is not LocalState.CREATED
+        self._move(ex, LocalState.CANCELLED, reason)
+        out: list[Instruction] = [KillRun(ex.execution_id)] if started else []
+        out.append(Notify(ex.execution_id, "Cancelled", reason))
+        return out + self._start_queued()
+
+    def _move(self, ex: LocalExecution, to: LocalState, message: str = "") -> None:
+        if to not in _ALLOWED.get(ex.state, frozenset()) and not (
+            ex.state is LocalState.CREATED and to is LocalState.BID_ACCEPTED
+        ):
+            raise InvalidTransition(f"execution {ex.execution_id}: {ex.state} → {to} not allowed")
+        ex.state = to
+        ex.message = message or ex.message
+
+    def forget(self, execution_id: str) -> None:
+        """Drop a terminal execution from memory (the jobstore keeps its history)."""
+        ex = self.executions.get(execution_id)
+        if ex is not None and ex.state.is_terminal:
+            del self.executions[execution_id]
+
+    def validate(self) -> None:
+        """Invariants, checked by tests after every scenario."""
+        used = self.used()
+        assert used.cpu <= self.cpu + 1e-9, used
+        assert used.memory <= self.memory, used
+        gpus = [g for e in self._active() for g in e.gpus]
+        assert len(gpus) == len(set(gpus)), "a GPU handed out twice"
+        for eid in self.queue:
+            assert self.executions[eid].state is LocalState.BID_ACCEPTED
