@@ -33,13 +33,13 @@ class LocalState(StrEnum):
 
 
 _ALLOWED: dict[LocalState, frozenset[LocalState]] = {
-    LocalState.CREATED: frozenset({LocalState.BID_ACCEPTED, LocalState.CANCELLED, LocalState.FAILED}),
+    LocalState.CREATED: frozenset(
+        {LocalState.BID_ACCEPTED, LocalState.CANCELLED, LocalState.FAILED}
+    ),
     LocalState.BID_ACCEPTED: frozenset(
         {LocalState.RUNNING, LocalState.CANCELLED, LocalState.FAILED}
     ),
-    LocalState.RUNNING: frozenset(
-        {LocalState.PUBLISHING, LocalState.CANCELLED, LocalState.FAILED}
-    ),
+    LocalState.RUNNING: frozenset({LocalState.PUBLISHING, LocalState.CANCELLED, LocalState.FAILED}),
     LocalState.PUBLISHING: frozenset(
         {LocalState.COMPLETED, LocalState.CANCELLED, LocalState.FAILED}
     ),

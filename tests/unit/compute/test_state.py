@@ -39,9 +39,7 @@ def run_to_completion(ws: ComputeState, eid: str, cid: str = "bafyresult") -> li
 
 
 def test_happy_path_emits_running_publish_completed(ws: ComputeState) -> None:
-    assert ws.handle(Accepted("e1", Need(cpu=1, memory=GiB), stimulus_id="s1")) == [
-        StartRun("e1")
-    ]
+    assert ws.handle(Accepted("e1", Need(cpu=1, memory=GiB), stimulus_id="s1")) == [StartRun("e1")]
     assert ws.handle(RunStarted("e1")) == [Notify("e1", "Running")]
     assert ws.handle(RunSucceeded("e1")) == [Publish("e1")]
     assert ws.handle(Published("e1", "bafyx")) == [Notify("e1", "Completed", result_cid="bafyx")]
