@@ -1,0 +1,258 @@
+"""A flatfs-like block store on the local filesystem.
+
+Layout (the same as Kubo's default ``flatfs`` with ``next-to-last/2`` sharding, so names are stable
+and a Kubo ``blocks/`` directory reads the same)::
+
+    <root>/SHARDING                     "/repo/flatfs/shard/v1/next-to-last/2"
+    <root>/<XY>/<KEY>.data              KEY = base32(multihash), XY = KEY[-3:-1]
+
+Writes are atomic: the bytes go to a temp file in the shard directory, are fsynced, then renamed
+over the final name, so a reader (or a crash) never sees half a block. Two writers of the same
+block (threads or processes) both write identical bytes and the last rename wins, which is
+harmless. Every ``get`` hashes the bytes and refuses a corrupt file with an error naming the CID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from bacalao.blockstore.base import (
+    cid_for_multihash,
+    identity_digest,
+    key_to_multihash,
+    multihash_key,
+)
+from bacalao.errors import BlockNotFound, IntegrityError
+from bacalao.ipld.cid import CID
+
+SHARDING = "/repo/flatfs/shard/v1/next-to-last/2\n"
+_SUFFIX = ".data"
+TMP_PREFIX = ".tmp-"
+_counter = itertools.count()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes | memoryview, *, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
+    tmp = _write_tmp(path, data, sync=sync)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    if sync:
+        fsync_dir(path.parent)
+
+
+def _tmp_name(path: Path) -> Path:
+    # pid + thread + counter: unique across the processes and threads writing this directory.
+    tag = f"{os.getpid()}-{threading.get_ident()}-{next(_counter)}"
+    return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}")
+
+
+def _write_tmp(path: Path, data: bytes | memoryview, *, sync: bool) -> Path:
+    tmp = _tmp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class FsBlockStore:
+    """Blocks as files under ``root`` (normally ``<data-dir>/blocks``).
+
+    ``sync=False`` skips fsync (faster; a crash may then lose recent blocks, never corrupt them
+    silently: a torn file fails its hash check on read and is rewritten by the next ``put``).
+    """
+
+    def __init__(self, root: Path | str, *, sync: bool = True) -> None:
+        self.root = Path(root)
+        self.sync = sync
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker = self.root / "SHARDING"
+        if not marker.exists():
+            write_atomic(marker, SHARDING.encode(), sync=sync)
+
+    # -- paths ----------------------------------------------------------------------------------
+    def path_for(self, cid: CID) -> Path:
+        """The file that holds ``cid``'s block (whether or not it exists)."""
+        key = multihash_key(cid.multihash)
+        return self.root / key[-3:-1] / f"{key}{_SUFFIX}"
+
+    # -- writes ---------------------------------------------------------------------------------
+    def put(self, cid: CID, data: bytes) -> None:
+        """Store ``data`` under ``cid``: atomic, idempotent, safe with concurrent writers."""
+        if cid.is_identity:
+            return
+        path = self.path_for(cid)
+        if block_present(path, len(data)):
+            return
+        path.parent.mkdir(exist_ok=True)
+        write_atomic(path, data, sync=self.sync)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Store several blocks; directory fsyncs are done once per shard at the end."""
+        with self.batch() as batch:
+            for cid, data in blocks:
+                batch.put(cid, data)
+
+    def batch(self) -> BlockBatch:
+        """A sink whose puts are each atomic and become durable together when it closes."""
+        return BlockBatch(self)
+
+    def delete(self, cid: CID) -> bool:
+        """Remove the block; ``True`` if it was there."""
+        if cid.is_identity:
+            return False
+        try:
+            os.unlink(self.path_for(cid))
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, cid: CID, *, verify: bool = True) -> bytes:
+        """The bytes of ``cid``, hashed and checked; ``BlockNotFound`` or ``IntegrityError``.
+
+        ``verify=False`` skips the hash for callers that just wrote the block themselves.
+        """
+        inline = identity_digest(cid)
+        if inline is not None:
+            return inline
+        path = self.path_for(cid)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise BlockNotFound(cid) from None
+        if not verify:
+            return data
+        try:
+            cid.verify(data)
+        except IntegrityError as e:
+            if "does not match" not in e.message:  # e.g. an unsupported hash function
+                raise
+            raise IntegrityError(
+                f"block {cid} is corrupt on disk: {path} does not hash to its CID",
+                hint=f"delete {path} and add or import the data again",
+            ) from None
+        return data
+
+    def has(self, cid: CID) -> bool:
+        """Whether the block is stored (identity CIDs always are)."""
+        return cid.is_identity or self.path_for(cid).is_file()
+
+    def size(self, cid: CID) -> int:
+        """The block's length in bytes."""
+        inline = identity_digest(cid)
+        if inline is not None:
+            return len(inline)
+        try:
+            return self.path_for(cid).stat().st_size
+        except FileNotFoundError:
+            raise BlockNotFound(cid) from None
+
+    def iter_cids(self) -> Iterator[CID]:
+        """Every stored block, as a CIDv1 ``raw`` CID over its multihash."""
+        for mh, _path in self.iter_files():
+            yield cid_for_multihash(mh)
+
+    def iter_files(self) -> Iterator[tuple[bytes, Path]]:
+        """``(multihash, path)`` of every block file (temp files and foreign names skipped)."""
+        with os.scandir(self.root) as shards:
+            shard_names = sorted(e.name for e in shards if e.is_dir() and len(e.name) == 2)
+        for shard in shard_names:
+            try:
+                with os.scandir(self.root / shard) as entries:
+                    names = sorted(e.name for e in entries)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if not name.endswith(_SUFFIX) or name.startswith("."):
+                    continue
+                mh = key_to_multihash(name[: -len(_SUFFIX)])
+                if mh is not None:
+                    yield mh, self.root / shard / name
+
+    def iter_tmp_files(self) -> Iterator[Path]:
+        """Leftover temp files (from writers killed mid-write)."""
+        for shard in self.root.iterdir():
+            if shard.is_dir():
+                yield from shard.glob(f"{TMP_PREFIX}*")
+
+
+def block_present(path: Path, size: int) -> bool:
+    """Whether a block file of ``size`` bytes is already at ``path``."""
+    # A file of the wrong size is a torn write from a crash with sync off: write it again.
+    try:
+        return path.stat().st_size == size
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+class BlockBatch:
+    """Puts into an :class:`FsBlockStore`; ``close`` fsyncs each touched shard directory once."""
+
+    def __init__(self, store: FsBlockStore) -> None:
+        self._store = store
+        self._dirs: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def put(self, cid: CID, data: bytes) -> None:
+        """Store one block (atomic now, durable once the batch closes)."""
+        if cid.is_identity:
+            return
+        path = self._store.path_for(cid)
+        if block_present(path, len(data)):
+            return
+        path.parent.mkdir(exist_ok=True)
+        tmp = _write_tmp(path, data, sync=self._store.sync)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        with self._lock:
+            self._dirs.add(path.parent)
+
+    def close(self) -> None:
+        """Make every rename of the batch durable."""
+        if self._store.sync:
+            for d in sorted(self._dirs):
+                fsync_dir(d)
+        self._dirs.clear()
+
+    def __enter__(self) -> BlockBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,344 @@
+"""A node's local store: blocks, pins and the rules that keep them consistent.
+
+:class:`Repo` composes a :class:`~bacalao.blockstore.base.BlockStore`, a
+:class:`~bacalao.blockstore.pins.PinStore` and a reader/writer lock. On disk (:meth:`Repo.open`)::
+
+    <data-dir>/blocks/      flatfs-like block files (see fs.py)
+    <data-dir>/pins.json    recursively pinned roots
+    <data-dir>/staging/     CAR imports in progress (one directory each)
+    <data-dir>/repo.lock    writers hold it shared, gc exclusive
+
+Invariants:
+
+* A pinned root's DAG is complete in ``blocks``: ``pin`` walks it first; ``add`` and
+  ``import_car`` pin only after every block is stored (and fsynced).
+* A failed CAR import changes nothing: blocks are staged and verified first, then moved into
+  ``blocks`` and pinned only when the whole CAR read cleanly and every root's DAG is complete.
+* ``gc`` removes exactly the blocks no pinned root reaches, and never races a writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from bacalao.blockstore.base import BlockStore, cid_for_multihash
+from bacalao.blockstore.fs import FsBlockStore, block_present, fsync_dir
+from bacalao.blockstore.locks import FileRWLock, RWLock, ThreadRWLock
+from bacalao.blockstore.memory import MemoryBlockStore
+from bacalao.blockstore.pins import JsonPinStore, MemoryPinStore, PinStore
+from bacalao.errors import BlockNotFound, IntegrityError, InvalidInput, NotFound
+from bacalao.ipld.cid import CID, RAW
+
+if TYPE_CHECKING:
+    from bacalao.ipld.importer import ImportedNode
+    from bacalao.ipld.profiles import ImportProfile
+
+#: Kubo's ``dag import`` refuses blocks over 2 MiB unless ``--allow-big-block``: peers won't
+#: exchange them.
+MAX_BLOCK_SIZE = 2 * 1024 * 1024
+_staging_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What :meth:`Repo.gc` removed."""
+
+    removed: list[CID] = field(default_factory=list)
+    bytes: int = 0
+
+    @property
+    def count(self) -> int:
+        """How many blocks were removed."""
+        return len(self.removed)
+
+
+class Repo:
+    """Blocks + pins + lock: what ``bacalao data …`` and a compute node work against."""
+
+    def __init__(
+        self,
+        blocks: BlockStore,
+        pins: PinStore,
+        lock: RWLock,
+        *,
+        staging_dir: Path | None = None,
+    ) -> None:
+        self.blocks = blocks
+        self.pin_store = pins
+        self.lock = lock
+        self.staging_dir = staging_dir
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, data_dir: Path | str, *, sync: bool = True) -> Repo:
+        """Open (creating if needed) the repo under ``data_dir``."""
+        root = Path(data_dir).expanduser()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidInput(
+                f"cannot create data dir {root}: {e.strerror}",
+                hint="pass a writable --data-dir or set BACALAO_DATA_DIR",
+            ) from None
+        if not root.is_dir():
+            raise InvalidInput(
+                f"data dir {root} is not a directory",
+                hint="pass --data-dir pointing at a directory",
+            )
+        return cls(
+            FsBlockStore(root / "blocks", sync=sync),
+            JsonPinStore(root / "pins.json", sync=sync),
+            FileRWLock(root / "repo.lock"),
+            staging_dir=root / "staging",
+        )
+
+    @classmethod
+    def memory(cls) -> Repo:
+        """A repo that lives in memory (tests, devstack)."""
+        return cls(MemoryBlockStore(), MemoryPinStore(), ThreadRWLock())
+
+    # -- adding ---------------------------------------------------------------------------------
+    def add_path(
+        self,
+        path: Path | str,
+        profile: ImportProfile,
+        *,
+        hidden: bool = False,
+        workers: int = 1,
+        progress: Callable[[int], None] | None = None,
+        pin: bool = True,
+    ) -> ImportedNode:
+        """Import a file or directory into the store and pin its root (like ``ipfs add``)."""
+        from bacalao.ipld.importer import import_path
+
+        with self.lock.shared(), self._sink() as sink:
+            node = import_path(
+                path, profile, sink, hidden=hidden, workers=workers, progress=progress
+            )
+        if pin:
+            self._pin_trusted([node.cid])
+        return node
+
+    def add_bytes(self, data: bytes, profile: ImportProfile, *, pin: bool = True) -> ImportedNode:
+        """Import ``data`` as one file and pin its root."""
+        from bacalao.ipld.importer import import_bytes
+
+        with self.lock.shared(), self._sink() as sink:
+            node = import_bytes(data, profile, sink)
+        if pin:
+            self._pin_trusted([node.cid])
+        return node
+
+    @contextlib.contextmanager
+    def _sink(self) -> Iterator[BlockStore]:
+        if isinstance(self.blocks, FsBlockStore):
+            with self.blocks.batch() as batch:
+                yield batch  # type: ignore[misc]
+        else:
+            yield self.blocks
+
+    # -- CAR ------------------------------------------------------------------------------------
+    def import_car(
+        self,
+        stream: BinaryIO,
+        *,
+        pin_roots: bool = True,
+        allow_big_block: bool = False,
+    ) -> list[CID]:
+        """Store every block of a CAR (v1 or v2) and pin its roots, or change nothing at all.
+
+        Raises ``DecodeError`` (malformed or truncated CAR), ``IntegrityError`` (a block does not
+        match its CID, or a root's DAG is incomplete while ``pin_roots``) or ``InvalidInput``
+        (a block over 2 MiB without ``allow_big_block``). Returns the header's roots.
+        """
+        from bacalao.ipld.car import CarReader
+
+        with self.lock.shared(), self._staging() as staged:
+            reader = CarReader(stream)
+            roots = list(reader.header.roots)
+            # Staged files need no directory fsync: they are renamed out of staging on commit.
+            sink = staged.batch() if isinstance(staged, FsBlockStore) else staged
+            for cid, block in reader:
+                if len(block) > MAX_BLOCK_SIZE and not allow_big_block:
+                    raise InvalidInput(
+                        f"block {cid} is {len(block)} bytes, over the {MAX_BLOCK_SIZE} byte limit",
+                        hint="peers will not exchange it; pass --allow-big-block to import anyway",
+                    )
+                sink.put(cid, block)
+            if pin_roots:
+                overlay = _Overlay(staged, self.blocks)
+                for root in roots:
+                    _check_complete(overlay, root, what="the CAR")
+            added = _commit(staged, self.blocks)
+            try:
+                if pin_roots:
+                    self.pin_store.add_many(roots)
+            except BaseException:
+                for cid in added:
+                    self.blocks.delete(cid)
+                raise
+        return roots
+
+    def export_car(self, root: CID, out: BinaryIO) -> int:
+        """Write ``root``'s DAG as a CARv1 in ``dag export`` order; returns the bytes written."""
+        from bacalao.ipld.car import write_car
+
+        return write_car(self.blocks, root, out)
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[BlockStore]:
+        if self.staging_dir is None or not isinstance(self.blocks, FsBlockStore):
+            yield MemoryBlockStore()
+            return
+        name = f"{os.getpid()}-{threading.get_ident()}-{next(_staging_ids)}"
+        where = self.staging_dir / name
+        try:
+            yield FsBlockStore(where, sync=self.blocks.sync)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+    # -- pins -----------------------------------------------------------------------------------
+    def pin(self, cid: CID) -> bool:
+        """Pin ``cid`` recursively once its whole DAG is here; ``False`` if already pinned."""
+        with self.lock.shared():
+            _check_complete(self.blocks, cid, what="this store")
+            return self.pin_store.add(cid)
+
+    def _pin_trusted(self, cids: list[CID]) -> None:
+        self.pin_store.add_many(cids)
+
+    def unpin(self, cid: CID) -> None:
+        """Remove a pin (its blocks stay until ``gc``); ``NotFound`` if ``cid`` is not pinned."""
+        if not self.pin_store.remove(cid):
+            raise NotFound(
+                f"{cid} is not pinned",
+                hint="list the pinned roots with `bacalao data pins`",
+            )
+
+    def pins(self) -> list[CID]:
+        """Every recursively pinned root, oldest first."""
+        return self.pin_store.list()
+
+    def roots(self) -> list[CID]:
+        """The roots this node holds completely (its pinned roots), for the orchestrator."""
+        return self.pins()
+
+    # -- garbage collection ---------------------------------------------------------------------
+    def gc(self) -> GcResult:
+        """Delete every block that no pinned root reaches; waits for writers to finish."""
+        with self.lock.exclusive():
+            live = self._mark()
+            removed: list[CID] = []
+            total = 0
+            for cid in list(self.blocks.iter_cids()):
+                if cid.multihash in live:
+                    continue
+                size = self.blocks.size(cid)
+                if self.blocks.delete(cid):
+                    removed.append(cid)
+                    total += size
+            self._sweep_leftovers()
+        return GcResult(removed, total)
+
+    def _mark(self) -> set[bytes]:
+        """The multihashes every pinned root reaches.
+
+        The same walk as ``iter_dag``, except that raw blocks are never read (they have no
+        links) and nothing is re-hashed: marking must not cost a read of the whole store.
+        """
+        from bacalao.ipld.traverse import links_of
+
+        live: set[bytes] = set()
+        seen: set[CID] = set()
+        stack = self.pins()
+        while stack:
+            cid = stack.pop()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            live.add(cid.multihash)
+            if cid.codec == RAW:
+                continue
+            stack.extend(links_of(cid, _get_unverified(self.blocks, cid)))
+        return live
+
+    def _sweep_leftovers(self) -> None:
+        # Under the exclusive lock no writer is active: any staging dir or temp file is debris
+        # from a killed process.
+        if self.staging_dir is not None and self.staging_dir.exists():
+            shutil.rmtree(self.staging_dir, ignore_errors=True)
+        if isinstance(self.blocks, FsBlockStore):
+            for tmp in list(self.blocks.iter_tmp_files()):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
+
+def _get_unverified(store: BlockStore, cid: CID) -> bytes:
+    return store.get(cid, verify=False)
+
+
+class _Overlay:
+    """Reads staged blocks first, then the store (for the completeness check of an import)."""
+
+    def __init__(self, first: BlockStore, second: BlockStore) -> None:
+        self._first = first
+        self._second = second
+
+    def get(self, cid: CID) -> bytes:
+        try:
+            # Staged blocks were hashed as the CAR was read.
+            return _get_unverified(self._first, cid)
+        except BlockNotFound:
+            return self._second.get(cid)
+
+
+def _check_complete(getter: object, root: CID, *, what: str) -> None:
+    from bacalao.ipld.traverse import iter_dag
+
+    try:
+        for _ in iter_dag(getter, root, verify=False):  # type: ignore[arg-type]
+            pass
+    except BlockNotFound as e:
+        raise IntegrityError(
+            f"the DAG of {root} is incomplete in {what}: block {e.cid} is missing",
+            hint="import the missing blocks first (bacalao data import), or import a partial"
+            " CAR with --no-pin",
+        ) from None
+
+
+def _commit(staged: BlockStore, target: BlockStore) -> list[CID]:
+    """Move staged blocks into ``target``; returns those that were new (for a rollback)."""
+    added: list[CID] = []
+    try:
+        if isinstance(staged, FsBlockStore) and isinstance(target, FsBlockStore):
+            dirs: set[Path] = set()
+            for mh, src in list(staged.iter_files()):
+                cid = cid_for_multihash(mh)
+                dest = target.path_for(cid)
+                if block_present(dest, src.stat().st_size):
+                    continue
+                dest.parent.mkdir(exist_ok=True)
+                os.replace(src, dest)
+                added.append(cid)
+                dirs.add(dest.parent)
+            if target.sync:
+                for d in dirs:
+                    fsync_dir(d)
+        else:
+            for cid in list(staged.iter_cids()):
+                if not target.has(cid):
+                    target.put(cid, staged.get(cid))
+                    added.append(cid)
+    except BaseException:
+        for cid in added:
+            target.delete(cid)
+        raise
+    return added
