@@ -1,0 +1,38 @@
+"""Types shared by the importer's modules: the result of an import and where blocks go."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bacalao.ipld.cid import CID, DAG_PB
+
+#: ``put(cid, block)``: the bound ``sink.put`` (or None for --only-hash).
+Put = Callable[[CID, bytes], None]
+
+
+class BlockSink(Protocol):
+    """Where the importer writes blocks; each block is put after all of its children."""
+
+    def put(self, cid: CID, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportedNode:
+    """The root of an imported DAG.
+
+    ``tsize`` is the cumulative size of the DAG (serialized bytes of every block in it, what a
+    parent link records as Tsize); ``size`` is the content: a file's bytes, or the sum of the
+    file bytes under a directory (symlinks count 0).
+    """
+
+    cid: CID
+    tsize: int
+    size: int
+
+
+def dagpb_cid(block: bytes, version: int) -> CID:
+    """The sha2-256 CID of a dag-pb block (CIDv0 or CIDv1)."""
+    return CID(version, DAG_PB, b"\x12\x20" + hashlib.sha256(block).digest())
