@@ -160,7 +160,11 @@ def _load_shard(getter: BlockGetter, cid: CID, parent: Node) -> Node:
 
 def hamt_key(name: str) -> int:
     """The 64-bit HAMT key of an entry name (murmur3 x64_128 h1, seed 0, as big-endian)."""
-    return mmh3.hash64(name.encode("utf-8", "surrogateescape"), 0, True, False)[0]
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate typed by a user: it names nothing stored
+        raw = name.encode("utf-8", "surrogatepass")
+    return mmh3.hash64(raw, 0, True, False)[0]
 
 
 def hamt_find(getter: BlockGetter, shard: Node, name: str) -> dagpb.PBLink | None:
