@@ -1,0 +1,221 @@
+"""The executor contract: what a compute node hands an engine, and what it gets back.
+
+A compute node materialises a job's inputs on the host, makes a run directory, and calls
+``executor.run(request)``. The executor runs the engine in a sandbox and returns an
+:class:`ExecutionResult`. It never raises for something the job did (non-zero exit, timeout, out of
+memory, an unknown image): those are reported in the result. It raises :class:`InvalidInput` for
+params it cannot parse and :class:`Unavailable` when the engine itself cannot be reached.
+
+Run directory layout (the choice this module documents for every executor)::
+
+    <run_dir>/            = request.outputs_dir.parent
+        outputs/          = request.outputs_dir (any name works; mounted writable at /outputs)
+        stdout            the job's stdout, written while it runs (capped, see ``truncated``)
+        stderr            the job's stderr, likewise
+
+:func:`write_result_layout` then adds ``exitCode`` (and moves things into place when the node chose
+other names), which gives Bacalhau's published result layout: ``outputs/…``, ``stdout``,
+``stderr``, ``exitCode`` at the root, so the node imports one directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+#: ``log(stream_name, chunk)``: stream_name is "stdout" or "stderr"; called on the loop thread.
+LogCallback = Callable[[str, bytes], None]
+
+NETWORK_MODES = ("none", "host", "full")
+STDOUT = "stdout"
+STDERR = "stderr"
+EXIT_CODE_FILE = "exitCode"
+OUTPUTS_DIR = "outputs"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path (file or directory) made visible inside the sandbox at ``target``."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """Everything an executor needs to run one execution; built by the compute node.
+
+    ``outputs_dir`` is a host directory mounted writable at ``/outputs``; its parent is the run
+    directory where ``stdout`` and ``stderr`` are written. ``gpus`` are the exact device indexes the
+    node assigned. ``network`` is ``"none"`` (only a private loopback), ``"host"`` (the host's
+    network, so its loopback too) or ``"full"`` (outbound access). Limits left ``None`` are not
+    applied. ``engine_params`` are the task's raw ``Engine.Params``; the executor validates them.
+    """
+
+    execution_id: str
+    job_id: str
+    engine_type: str
+    engine_params: dict
+    mounts: tuple[Mount, ...]
+    outputs_dir: Path
+    env: dict[str, str]
+    cpu: float | None
+    memory_bytes: int | None
+    disk_bytes: int | None
+    gpus: tuple[int, ...] = ()
+    network: str = "none"
+    timeout_s: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where ``stdout`` and ``stderr`` go: the parent of ``outputs_dir``."""
+        return self.outputs_dir.parent
+
+
+@dataclass
+class ExecutionResult:
+    """What happened. ``error`` set means the execution failed (Bacalhau's ``ErrorMsg``).
+
+    A non-zero ``exit_code`` with no ``error`` is the job's own answer, not a failure of the
+    execution; the compute node decides what it means. ``exit_code`` is ``None`` when the node ended
+    the process (timeout, cancel) or it never started. ``metering`` holds ``wall_s`` and, where the
+    engine can measure it, ``cpu_s``.
+    """
+
+    exit_code: int | None
+    stdout_path: Path
+    stderr_path: Path
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    error: str | None = None
+    oom: bool = False
+    timed_out: bool = False
+    cancelled: bool = False
+    metering: dict[str, float] = field(default_factory=dict)
+    outputs_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The execution ran to its end and the job exited 0."""
+        return self.error is None and self.exit_code == 0
+
+    def read_stdout(self, limit: int = 2048) -> str:
+        """The first ``limit`` bytes of stdout as text (Bacalhau's inline preview is 2 KiB)."""
+        return _head(self.stdout_path, limit)
+
+    def read_stderr(self, limit: int = 2048) -> str:
+        """The first ``limit`` bytes of stderr as text."""
+        return _head(self.stderr_path, limit)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """One engine (``docker``, ``shell``, ``noop``, …). Implementations own their params model."""
+
+    engine_type: str
+
+    def validate(self, params: dict) -> BaseModel:
+        """Parse ``Engine.Params`` into the engine's model; unknown keys -> InvalidInput + hint."""
+        ...
+
+    async def is_installed(self) -> bool:
+        """Whether this engine can run here (binary present, daemon up). Cheap; never raises."""
+        ...
+
+    async def run(
+        self, req: ExecutionRequest, *, log: LogCallback | None = None
+    ) -> ExecutionResult:
+        """Run to completion; stream output through ``log`` while running. See the module doc."""
+        ...
+
+    async def cancel(self, execution_id: str) -> None:
+        """Stop a running execution (its container or process tree); a no-op if none is running."""
+        ...
+
+
+def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
+    """Lay ``result_dir`` out as Bacalhau's result: ``outputs/``, ``stdout``, ``stderr``,
+    ``exitCode``.
+
+    Files already in place (the usual case: ``result_dir`` is the run directory) are left alone;
+    others are moved in. ``exitCode`` holds the decimal exit code with no newline, as Bacalhau
+    writes it, and is absent when there is none (the node killed the job, or it never started).
+    """
+    result_dir.mkdir(parents=True, exist_ok=True)
+    for name, src in ((STDOUT, result.stdout_path), (STDERR, result.stderr_path)):
+        dst = result_dir / name
+        if _same(src, dst):
+            continue
+        if src.exists():
+            shutil.move(src, dst)
+        else:
+            dst.write_bytes(b"")
+    outputs = result_dir / OUTPUTS_DIR
+    if result.outputs_dir is not None and not _same(result.outputs_dir, outputs):
+        if result.outputs_dir.exists():
+            shutil.move(result.outputs_dir, outputs)
+        result.outputs_dir = outputs
+    outputs.mkdir(exist_ok=True)
+    result.stdout_path, result.stderr_path = result_dir / STDOUT, result_dir / STDERR
+    code_file = result_dir / EXIT_CODE_FILE
+    if result.exit_code is None:
+        code_file.unlink(missing_ok=True)
+    else:
+        code_file.write_text(str(result.exit_code))
+    return result_dir
+
+
+def failed_result(req: ExecutionRequest, error: str, **kw: object) -> ExecutionResult:
+    """A result for an execution that ended before or without an exit code."""
+    out, err = ensure_run_dir(req)
+    for path in (out, err):
+        if not path.exists():
+            path.write_bytes(b"")
+    return ExecutionResult(
+        exit_code=None,
+        stdout_path=out,
+        stderr_path=err,
+        error=error,
+        outputs_dir=req.outputs_dir,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def ensure_run_dir(req: ExecutionRequest) -> tuple[Path, Path]:
+    """Create the outputs directory; return the stdout and stderr paths beside it."""
+    req.outputs_dir.mkdir(parents=True, exist_ok=True)
+    return req.run_dir / STDOUT, req.run_dir / STDERR
+
+
+def format_bytes(n: int) -> str:
+    """``67108864`` -> ``"64 MiB"``: how limits appear in error messages."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+def format_seconds(s: float) -> str:
+    """``2.0`` -> ``"2s"``, ``0.5`` -> ``"0.5s"``."""
+    return f"{s:g}s"
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.absolute() == b.absolute()
+
+
+def _head(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
