@@ -38,6 +38,7 @@ from bacalao.errors import BlockNotFound, IntegrityError, InvalidInput, NotFound
 from bacalao.ipld.cid import CID, RAW
 
 if TYPE_CHECKING:
+    from bacalao.ipld.blocks import BlockGetter
     from bacalao.ipld.importer import ImportedNode
     from bacalao.ipld.profiles import ImportProfile
 
@@ -78,9 +79,18 @@ class Repo:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, data_dir: Path | str, *, sync: bool = True) -> Repo:
-        """Open (creating if needed) the repo under ``data_dir``."""
+    def open(cls, data_dir: Path | str, *, sync: bool = True, create: bool = True) -> Repo:
+        """Open the repo under ``data_dir``, creating it unless ``create=False``.
+
+        With ``create=False`` (read-only commands) a missing data dir is a :class:`NotFound`.
+        """
         root = Path(data_dir).expanduser()
+        if not create and not (root / "blocks").is_dir():
+            raise NotFound(
+                f"no bacalao data in {root}",
+                hint="add or import data first (bacalao data add PATH), or pass --data-dir /"
+                " set BACALAO_DATA_DIR to the data dir you used",
+            )
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -137,6 +147,31 @@ class Repo:
             self._pin_trusted([node.cid])
         return node
 
+    def add_stream(
+        self,
+        stream: BinaryIO,
+        profile: ImportProfile,
+        *,
+        workers: int = 1,
+        progress: Callable[[int], None] | None = None,
+        pin: bool = True,
+    ) -> ImportedNode:
+        """Import everything left in ``stream`` as one file and pin its root."""
+        from bacalao.ipld.importer import import_stream
+
+        with self.lock.shared(), self._sink() as sink:
+            node = import_stream(stream, profile, sink, workers=workers, progress=progress)
+        if pin:
+            self._pin_trusted([node.cid])
+        return node
+
+    def reader(self) -> BlockGetter:
+        """A getter for consumers that hash every block themselves (exporter, ``write_car``).
+
+        It skips the store's own check, so each block is hashed once instead of twice.
+        """
+        return _TrustingView(self.blocks)
+
     @contextlib.contextmanager
     def _sink(self) -> Iterator[BlockStore]:
         if isinstance(self.blocks, FsBlockStore):
@@ -191,7 +226,7 @@ class Repo:
         """Write ``root``'s DAG as a CARv1 in ``dag export`` order; returns the bytes written."""
         from bacalao.ipld.car import write_car
 
-        return write_car(self.blocks, root, out)
+        return write_car(self.reader(), root, out)
 
     @contextlib.contextmanager
     def _staging(self) -> Iterator[BlockStore]:
@@ -283,6 +318,16 @@ class Repo:
 
 def _get_unverified(store: BlockStore, cid: CID) -> bytes:
     return store.get(cid, verify=False)
+
+
+class _TrustingView:
+    """``get`` without the store's hash check (the caller verifies)."""
+
+    def __init__(self, store: BlockStore) -> None:
+        self._store = store
+
+    def get(self, cid: CID) -> bytes:
+        return self._store.get(cid, verify=False)
 
 
 class _Overlay:
