@@ -125,6 +125,9 @@ class Execution(WireModel):
     result_cid: str = Field(default="", alias="ResultCID")
     run_output: RunCommandResult | None = Field(default=None, alias="RunOutput")
     metering: Metering = Field(default_factory=Metering, alias="Metering")
+    retryable: bool = Field(default=True, alias="Retryable")
+    """False when the failure is the job's own (exit code, timeout, out of memory): another node
+    would fail the same way, so the scheduler does not retry it."""
     previous_execution: str = Field(default="", alias="PreviousExecution")
     next_execution: str = Field(default="", alias="NextExecution")
     revision: int = Field(default=0, alias="Revision", ge=0)

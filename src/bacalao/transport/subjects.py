@@ -22,6 +22,7 @@ ON_RUN_COMPLETE = "OnRunComplete"
 ON_CANCEL_COMPLETE = "OnCancelComplete"
 ON_COMPUTE_FAILURE = "OnComputeFailure"
 ON_LOG = "OnLog"
+ON_EXECUTION_UPDATE = "OnExecutionUpdate"
 
 # compute -> orchestrator management (request/reply) and heartbeats (publish)
 REGISTER_NODE = "RegisterNode"

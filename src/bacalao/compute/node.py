@@ -1,0 +1,415 @@
+"""The compute node agent: bids, runs executions, publishes results, reports back.
+
+This is the effectful shell around :class:`~.state.ComputeState` (dask's ``BaseWorker``): bus
+handlers turn messages into state-machine events, and :meth:`ComputeNode._act` carries out the
+instructions that come back. Blocking work (writing inputs, importing results) runs in threads;
+engines run through their executor plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bacalao.blockstore.repo import Repo
+from bacalao.compute import bidding
+from bacalao.compute.inputs import materialise
+from bacalao.compute.state import (
+    Accepted,
+    CancelRequested,
+    ComputeState,
+    Failed,
+    Instruction,
+    KillRun,
+    Need,
+    Notify,
+    Publish,
+    Published,
+    RunStarted,
+    RunSucceeded,
+    StartRun,
+)
+from bacalao.errors import BacalaoError
+from bacalao.executors.base import ExecutionRequest, ExecutionResult, write_result_layout
+from bacalao.executors.registry import ExecutorRegistry
+from bacalao.ipld.profiles import resolve_profile
+from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandResult
+from bacalao.models.input_source import InputSource
+from bacalao.models.job import Job
+from bacalao.models.node import GPU, NodeInfo
+from bacalao.models.parse import parse_job
+from bacalao.models.resources import ResourceAmounts
+from bacalao.transport import Bus, Envelope, subjects
+from bacalao.transport import messages as m
+
+log = logging.getLogger(__name__)
+
+#: Resources an execution takes when its task asks for none (Bacalhau's code defaults).
+DEFAULT_CPU = 0.1
+DEFAULT_MEMORY = 100 << 20
+
+
+@dataclass
+class ComputeConfig:
+    node_id: str
+    work_dir: Path
+    cpu: float
+    memory: int
+    gpus: Sequence[GPU] = ()
+    max_jobs: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    accept_networked: bool = True
+    allowed_paths: Sequence[Path] = ()
+    heartbeat_s: float = 5.0
+
+
+@dataclass
+class _Run:
+    job: Job
+    inputs: list[InputSource]
+    run_dir: Path
+    task: asyncio.Task[None] | None = None
+    result: ExecutionResult | None = None
+    bytes_read: int = 0
+
+
+class ComputeNode:
+    """One compute node on a bus, with its own block store and executors."""
+
+    def __init__(
+        self,
+        config: ComputeConfig,
+        bus: Bus,
+        repo: Repo,
+        executors: ExecutorRegistry,
+        *,
+        orchestrator_id: str,
+    ) -> None:
+        self.config = config
+        self.id = config.node_id
+        self.bus = bus
+        self.repo = repo
+        self.executors = executors
+        self.orchestrator_id = orchestrator_id
+        self.state = ComputeState(
+            cpu=config.cpu,
+            memory=config.memory,
+            gpu_indexes=tuple(g.index for g in config.gpus),
+            max_jobs=config.max_jobs,
+        )
+        self._runs: dict[str, _Run] = {}
+        self._subs: list = []
+        self._engines: frozenset[str] = frozenset()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Probe the engines, listen on the node's subjects, register with the orchestrator."""
+        self._engines = frozenset(await self.executors.installed_types())
+        handlers = {
+            subjects.ASK_FOR_BID: self._on_ask_for_bid,
+            subjects.CANCEL_EXECUTION: self._on_cancel,
+            subjects.EXECUTION_LOGS: self._on_logs,
+        }
+        for method, handler in handlers.items():
+            self._subs.append(await self.bus.subscribe(subjects.compute(self.id, method), handler))
+        await self.register()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def stop(self) -> None:
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        for run_id in list(self._runs):
+            await self._kill(run_id)
+        for sub in self._subs:
+            await sub.unsubscribe()
+
+    def info(self) -> NodeInfo:
+        used = self.state.used()
+        total = ResourceAmounts(
+            cpu=self.config.cpu, memory=self.config.memory, gpu=len(self.config.gpus)
+        )
+        return NodeInfo(
+            ID=self.id,
+            Labels=self.labels(),
+            Engines=sorted(self._engines),
+            Publishers=["ipfs"],
+            StorageSources=["ipfs", "inline", "urlDownload", "localDirectory"],
+            MaxCapacity=total,
+            AvailableCapacity=ResourceAmounts(
+                cpu=max(self.config.cpu - used.cpu, 0.0),
+                memory=max(self.config.memory - used.memory, 0),
+                gpu=len(self.state.free_gpus()),
+            ),
+            GPUs=list(self.config.gpus),
+            MaxJobs=self.config.max_jobs,
+            RunningExecutions=len(self._runs),
+        )
+
+    def labels(self) -> dict[str, str]:
+        import platform
+
+        labels = {"Operating-System": platform.system().lower(), "Architecture": platform.machine()}
+        for g in self.config.gpus:
+            labels[f"GPU-{g.index}"] = g.model
+            labels[f"GPU-{g.index}-Memory"] = f"{g.memory_mb}-MiB"
+        labels.update(self.config.labels)
+        return labels
+
+    async def register(self) -> None:
+        held = await asyncio.to_thread(self._held)
+        msg = m.RegisterNode(node=self.info(), held=held)
+        await self.bus.publish(
+            subjects.management(self.orchestrator_id, subjects.REGISTER_NODE),
+            msg.to_envelope(self.id),
+        )
+
+    def _held(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for root in self.repo.roots():
+            try:
+                from bacalao.ipld.exporter import stat
+
+                out[str(root)] = stat(self.repo.reader(), root).size
+            except BacalaoError:
+                continue
+        return out
+
+    async def _beat(self) -> None:
+        seq = 0
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            seq += 1
+            await self.bus.publish(
+                subjects.heartbeat(self.orchestrator_id),
+                m.Heartbeat(node_id=self.id, seq=seq).to_envelope(self.id),
+            )
+
+    # -- bus handlers ---------------------------------------------------------------------------
+    async def _on_ask_for_bid(self, env: Envelope) -> Envelope:
+        ask = m.AskForBid.from_envelope(env)
+        try:
+            job = parse_job(ask.job)
+            task = job.task
+            self.executors.validate(task.engine.type, task.engine.params)
+        except BacalaoError as e:
+            return m.BidReply(accepted=False, reason=e.message).to_envelope(self.id)
+        need = _need_of(job)
+        timeouts = task.timeouts.with_defaults(long_running=job.type.is_long_running)
+        request = bidding.BidRequest(
+            engine=task.engine.type,
+            need=need,
+            network=task.network.type.value.lower() if task.network else "none",
+            timeout_s=float(timeouts.effective_execution_timeout()),
+        )
+        policy = bidding.NodePolicy(self._engines, accept_networked=self.config.accept_networked)
+        reason = bidding.decide(request, policy) or self.state.fits_at_all(need)
+        if reason:
+            return m.BidReply(accepted=False, reason=reason).to_envelope(self.id)
+        inputs = (
+            [InputSource.model_validate(i) for i in ask.inputs]
+            if ask.inputs is not None
+            else list(task.input_sources)
+        )
+        run_dir = self.config.work_dir / "executions" / ask.execution_id
+        self._runs[ask.execution_id] = _Run(job, inputs, run_dir)
+        reply = m.BidReply(accepted=True).to_envelope(self.id)
+        instructions = self.state.handle(
+            Accepted(ask.execution_id, need, job.priority, stimulus_id=f"ask-{ask.execution_id}")
+        )
+        asyncio.get_running_loop().call_soon(self._spawn_act, instructions)
+        return reply
+
+    async def _on_cancel(self, env: Envelope) -> Envelope:
+        msg = m.CancelExecution.from_envelope(env)
+        if msg.execution_id in self.state.executions:
+            await self._act(self.state.handle(CancelRequested(msg.execution_id, msg.reason)))
+        return m.Ack().to_envelope(self.id)
+
+    async def _on_logs(self, env: Envelope) -> Envelope:
+        req = m.ExecutionLogs.from_envelope(env)
+        run_dir = self.config.work_dir / "executions" / req.execution_id
+        if not run_dir.exists():
+            return m.LogsReply(found=False, done=True).to_envelope(self.id)
+        ex = self.state.executions.get(req.execution_id)
+        done = ex is None or ex.state.is_terminal
+        out = await asyncio.to_thread(_read_logs, run_dir, req)
+        return m.LogsReply(stdout=out[0], stderr=out[1], done=done).to_envelope(self.id)
+
+    # -- acting on instructions -----------------------------------------------------------------
+    def _spawn_act(self, instructions: list[Instruction]) -> None:
+        asyncio.get_running_loop().create_task(self._act(instructions))
+
+    async def _act(self, instructions: list[Instruction]) -> None:
+        for ins in instructions:
+            if isinstance(ins, StartRun):
+                run = self._runs[ins.execution_id]
+                run.task = asyncio.get_running_loop().create_task(
+                    self._run(ins.execution_id, ins.gpus)
+                )
+            elif isinstance(ins, Publish):
+                asyncio.get_running_loop().create_task(self._publish(ins.execution_id))
+            elif isinstance(ins, KillRun):
+                await self._kill(ins.execution_id)
+            elif isinstance(ins, Notify):
+                await self._notify(ins)
+
+    async def _handle(self, event) -> None:  # type: ignore[no-untyped-def]
+        await self._act(self.state.handle(event))
+
+    async def _run(self, eid: str, gpus: tuple[int, ...]) -> None:
+        run = self._runs[eid]
+        task = run.job.task
+        try:
+            mounts, run.bytes_read = await asyncio.to_thread(
+                materialise,
+                run.inputs,
+                self.repo.reader(),
+                run.run_dir / "inputs",
+                allowed_paths=self.config.allowed_paths,
+            )
+            outputs = run.run_dir / "result" / "outputs"
+            outputs.mkdir(parents=True, exist_ok=True)
+            need = _need_of(run.job)
+            timeouts = task.timeouts.with_defaults(long_running=run.job.type.is_long_running)
+            req = ExecutionRequest(
+                execution_id=eid,
+                job_id=run.job.id,
+                engine_type=task.engine.type,
+                engine_params=task.engine.params,
+                mounts=tuple(mounts),
+                outputs_dir=outputs,
+                env=dict(task.env),
+                cpu=need.cpu or None,
+                memory_bytes=need.memory or None,
+                disk_bytes=task.resources.disk_bytes if task.resources else None,
+                gpus=gpus,
+                network=task.network.type.value.lower() if task.network else "none",
+                timeout_s=float(timeouts.effective_execution_timeout()),
+                labels={"bacalao.job": run.job.id, "bacalao.node": self.id},
+            )
+            await self._handle(RunStarted(eid, stimulus_id=f"start-{eid}"))
+            result = await self.executors.get(task.engine.type).run(req)
+        except asyncio.CancelledError:
+            return
+        except BacalaoError as e:
+            await self._handle(Failed(eid, e.message, stimulus_id=f"prep-{eid}"))
+            return
+        except Exception as e:  # an engine bug must not wedge the node
+            log.exception("execution %s crashed", eid)
+            await self._handle(Failed(eid, f"internal error: {e}", stimulus_id=f"crash-{eid}"))
+            return
+        run.result = result
+        await self._handle(RunSucceeded(eid, stimulus_id=f"ran-{eid}"))
+
+    async def _publish(self, eid: str) -> None:
+        run = self._runs[eid]
+        result = run.result
+        assert result is not None
+        try:
+            cid = await asyncio.to_thread(self._store_result, run, result)
+        except BacalaoError as e:
+            await self._handle(Failed(eid, f"publishing the result failed: {e.message}"))
+            return
+        await self._handle(Published(eid, cid, stimulus_id=f"pub-{eid}"))
+
+    def _store_result(self, run: _Run, result: ExecutionResult) -> str:
+        result_dir = run.run_dir / "result"
+        write_result_layout(result_dir, result)
+        node = self.repo.add_path(result_dir, resolve_profile(None, 1), hidden=True)
+        return str(node.cid)
+
+    async def _kill(self, eid: str) -> None:
+        run = self._runs.get(eid)
+        if run is None:
+            return
+        ex = self.state.executions.get(eid)
+        if ex is not None and ex.state.value == "Running":
+            await self.executors.get(run.job.task.engine.type).cancel(eid)
+        if run.task and not run.task.done():
+            run.task.cancel()
+
+    async def _notify(self, ins: Notify) -> None:
+        run = self._runs.get(ins.execution_id)
+        if run is None:
+            return
+        update = m.ExecutionUpdate(
+            execution_id=ins.execution_id,
+            job_id=run.job.id,
+            node_id=self.id,
+            state=ins.kind,
+            message=ins.message,
+            result_cid=ins.result_cid or "",
+        )
+        if ins.kind in ("Completed", "Failed", "Cancelled"):
+            update = _finish(update, run)
+            self._runs.pop(ins.execution_id, None)
+            self.state.forget(ins.execution_id)
+            asyncio.get_running_loop().call_later(60, shutil.rmtree, run.run_dir / "inputs", True)
+        await self.bus.publish(
+            subjects.orchestrator(self.orchestrator_id, subjects.ON_EXECUTION_UPDATE),
+            update.to_envelope(self.id),
+        )
+
+
+def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
+    """Fill in the run output and metering; judge whether a failure is the job's own."""
+    result = run.result
+    if result is None:
+        return update.model_copy(update={"metering": Metering(BytesRead=run.bytes_read)})
+    message, retryable, state = update.message, update.retryable, update.state
+    if state == "Completed" and (result.error or result.exit_code != 0):
+        state = "Failed"
+        message = result.error or f"exited with code {result.exit_code}"
+        retryable = False
+    output = RunCommandResult(
+        Stdout=result.read_stdout(INLINE_OUTPUT_LIMIT),
+        StdoutTruncated=result.stdout_truncated,
+        stderr=result.read_stderr(INLINE_OUTPUT_LIMIT),
+        StderrTruncated=result.stderr_truncated,
+        ExitCode=result.exit_code if result.exit_code is not None else -1,
+        ErrorMsg=result.error or (message if state == "Failed" else ""),
+    )
+    metering = Metering(
+        CPUSeconds=result.metering.get("cpu_s", 0.0),
+        WallSeconds=result.metering.get("wall_s", 0.0),
+        BytesRead=run.bytes_read,
+    )
+    return update.model_copy(
+        update={
+            "state": state,
+            "message": message,
+            "retryable": retryable,
+            "run_output": output,
+            "metering": metering,
+        }
+    )
+
+
+def _need_of(job: Job) -> Need:
+    res = job.task.resources
+    return Need(
+        cpu=(res.cpu_cores if res and res.cpu_cores else DEFAULT_CPU),
+        memory=(res.memory_bytes if res and res.memory_bytes else DEFAULT_MEMORY),
+        gpus=(res.gpu_count if res else 0) or 0,
+    )
+
+
+def _read_logs(run_dir: Path, req: m.ExecutionLogs) -> tuple[str, str]:
+    out = []
+    for name, offset in (("stdout", req.stdout_offset), ("stderr", req.stderr_offset)):
+        path = run_dir / "result" / name
+        try:
+            with path.open("rb") as f:
+                f.seek(offset)
+                out.append(f.read(req.max_bytes).decode("latin-1"))
+        except FileNotFoundError:
+            out.append("")
+    return out[0], out[1]
+
+
+StartRunHook = Callable[[str], None]

@@ -1,0 +1,162 @@
+"""The composition root: builds an orchestrator and compute nodes from one :class:`NodeConfig`.
+
+Everything is wired here and only here: the bus, the jobstore, each node's block store and
+executors, the API app. ``bacalao serve`` runs one compute node beside the orchestrator;
+``bacalao devstack`` runs several, each with its own store, in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bacalao.blockstore.repo import Repo
+from bacalao.compute.node import ComputeConfig, ComputeNode
+from bacalao.errors import BlockNotFound
+from bacalao.executors.registry import ExecutorRegistry
+from bacalao.ipld.cid import CID
+from bacalao.jobstore.sqlite import SQLiteJobStore
+from bacalao.models.node import GPU
+from bacalao.node.config import NodeConfig
+from bacalao.orchestrator.service import Orchestrator
+from bacalao.transport import Bus, MemoryBus
+
+
+def new_id(prefix: str) -> str:
+    """IDs as Bacalhau writes them: ``j-<uuid4>``, ``e-<uuid4>``, ``n-<uuid4>``."""
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def build_executors(names: list[str], state_dir: Path) -> ExecutorRegistry:
+    """The executors this node offers, by engine name."""
+    registry = ExecutorRegistry()
+    for name in names:
+        if name == "noop":
+            from bacalao.executors.noop import NoopExecutor
+
+            registry.add(NoopExecutor())
+        elif name == "shell":
+            from bacalao.executors.shell import ShellExecutor
+
+            registry.add(ShellExecutor(state_dir=state_dir / "shell"))
+        elif name == "docker":
+            from bacalao.executors.docker import DockerExecutor
+
+            registry.add(DockerExecutor())
+    return registry
+
+
+def _persistent_id(path: Path, prefix: str) -> str:
+    """A node keeps its ID across restarts (so the orchestrator recognises it)."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        node_id = new_id(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(node_id)
+        return node_id
+
+
+class StoresGetter:
+    """Blocks from any of this process's node stores (the gateway of an embedded stack)."""
+
+    def __init__(self, repos: list[Repo]) -> None:
+        self.repos = repos
+
+    def get(self, cid: CID) -> bytes:
+        for repo in self.repos:
+            if repo.blocks.has(cid):
+                return repo.blocks.get(cid)
+        raise BlockNotFound(cid)
+
+
+@dataclass
+class Stack:
+    """A running orchestrator and/or compute nodes in this process."""
+
+    config: NodeConfig
+    bus: Bus
+    orchestrator: Orchestrator | None = None
+    computes: list[ComputeNode] = field(default_factory=list)
+
+    @property
+    def blocks(self) -> StoresGetter:
+        return StoresGetter([c.repo for c in self.computes])
+
+    async def stop(self) -> None:
+        for c in self.computes:
+            await c.stop()
+        if self.orchestrator:
+            await self.orchestrator.close()
+            self.orchestrator.store.close()
+
+
+async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
+    """Build and start everything ``config`` asks for."""
+    bus = bus or MemoryBus()
+    data = config.data_dir.expanduser()
+    data.mkdir(parents=True, exist_ok=True)
+    orch_id = _persistent_id(data / "orchestrator" / "node_id", "n")
+    stack = Stack(config, bus)
+    validators = build_executors(config.engines, data / "state")
+    if config.orchestrator:
+        store = SQLiteJobStore(
+            data / "orchestrator" / "jobs.db", clock=time.time_ns, synchronous=config.jobstore_sync
+        )
+        stack.orchestrator = Orchestrator(
+            store,
+            bus,
+            node_id=orch_id,
+            clock=time.time_ns,
+            ids=new_id,
+            validators=validators,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+        )
+        await stack.orchestrator.start()
+    if config.compute:
+        cpu = config.max_cpu or float(os.cpu_count() or 1)
+        memory = config.max_memory or _total_memory()
+        for i in range(config.nodes):
+            home = data / ("compute" if config.nodes == 1 else f"compute-{i}")
+            node_id = _persistent_id(home / "node_id", "n")
+            ccfg = ComputeConfig(
+                node_id=node_id,
+                work_dir=home,
+                cpu=cpu,
+                memory=memory,
+                gpus=_gpus(),
+                max_jobs=config.max_jobs,
+                labels=dict(config.labels),
+                accept_networked=config.accept_networked_jobs,
+                allowed_paths=list(config.allow_local_paths),
+                heartbeat_s=config.heartbeat_s,
+            )
+            repo = Repo.open(home / "store")
+            node = ComputeNode(
+                ccfg,
+                bus,
+                repo,
+                build_executors(config.engines, home / "state"),
+                orchestrator_id=orch_id,
+            )
+            await node.start()
+            stack.computes.append(node)
+    return stack
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 4 << 30
+
+
+def _gpus() -> list[GPU]:
+    from bacalao.executors.gpu import detect_gpus
+
+    return [
+        GPU(Index=g.index, Name=g.model, Vendor=g.vendor, Memory=g.memory_mb) for g in detect_gpus()
+    ]

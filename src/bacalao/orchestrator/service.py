@@ -1,0 +1,417 @@
+"""The orchestrator: accepts jobs, evaluates them, talks to compute nodes, records everything.
+
+The thin effectful shell around :func:`~.scheduler.schedule`. Every change is written to the
+jobstore first (state + a readable event), then acted on. Evaluations are queued per job and
+de-duplicated; any news about a job (submission, a node's update, a stop, a timer) re-evaluates it,
+so the scheduler always reconciles from the stored truth — which is also how a restart resumes.
+
+All jobstore calls are short synchronous calls made on the event-loop thread, so a read followed
+by a write is never interleaved with another coroutine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from bacalao.errors import BacalaoError, Conflict
+from bacalao.executors.registry import ExecutorRegistry
+from bacalao.jobstore.base import JobStore
+from bacalao.models.event import JobHistory
+from bacalao.models.execution import Execution
+from bacalao.models.job import Job
+from bacalao.models.job_state import DesiredStateType, ExecutionStateType, JobStateType
+from bacalao.models.node import NodeInfo
+from bacalao.models.publisher import PublishedResult
+from bacalao.orchestrator import logs as logstream
+from bacalao.orchestrator.nodes import NodeRegistry
+from bacalao.orchestrator.scheduler import Plan, Snapshot, schedule
+from bacalao.orchestrator.selection import Requirements
+from bacalao.transport import Bus, Envelope, subjects
+from bacalao.transport import messages as m
+
+log = logging.getLogger(__name__)
+
+ES = ExecutionStateType
+Clock = Callable[[], int]
+IdSource = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_id: str
+    evaluation_id: str
+    warnings: list[str] = field(default_factory=list)
+
+
+LogChunk = logstream.LogChunk
+
+
+class Orchestrator:
+    """One orchestrator on a bus, over a jobstore."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        bus: Bus,
+        *,
+        node_id: str,
+        clock: Clock,
+        ids: IdSource,
+        validators: ExecutorRegistry | None = None,
+        heartbeat_timeout_s: float = 30.0,
+        bid_timeout_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.node_id = node_id
+        self.clock = clock
+        self.ids = ids
+        self.validators = validators
+        self.nodes = NodeRegistry(heartbeat_timeout_s=heartbeat_timeout_s)
+        self.bid_timeout_s = bid_timeout_s
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._changed: dict[str, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._subs: list = []
+        self._worker: asyncio.Task | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen for node messages, start the evaluation worker, resume unfinished jobs."""
+        routes = {
+            subjects.orchestrator(self.node_id, subjects.ON_EXECUTION_UPDATE): self._on_update,
+            subjects.management(self.node_id, subjects.REGISTER_NODE): self._on_register,
+            subjects.heartbeat(self.node_id): self._on_heartbeat,
+        }
+        for subject, handler in routes.items():
+            self._subs.append(await self.bus.subscribe(subject, handler))
+        self._worker = asyncio.get_running_loop().create_task(self._work())
+        self._recover()
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        if self._worker:
+            self._worker.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+
+    def _recover(self) -> None:
+        """After a restart: executions the nodes may have lost are failed, then re-evaluated.
+
+        Nodes re-register when they come back; an execution whose node does not know it any more
+        (a node restarted with the orchestrator, the embedded case) cannot be resumed.
+        """
+        for ex in self.store.in_progress_executions():
+            self.store.update_execution(
+                ex.id,
+                new_state=ES.FAILED,
+                message="lost: the orchestrator restarted while it was in flight",
+                stimulus_id="recover",
+            )
+        for job in self.store.in_progress_jobs():
+            self._enqueue(job.id)
+
+    # -- the API surface ------------------------------------------------------------------------
+    async def submit_job(self, job: Job) -> SubmitResult:
+        """Validate, normalise and store a job; its evaluation starts at once."""
+        warnings: list[str] = []
+        if job.id:
+            warnings.append("the job ID is assigned by the orchestrator; the given one is ignored")
+        task = job.task
+        if self.validators is not None:
+            self.validators.validate(task.engine.type, task.engine.params)
+        job = job.with_id(self.ids("j")).model_copy(
+            update={"meta": {**job.meta, "bacalao.org/requester.id": self.node_id}}
+        )
+        stored = self.store.create_job(job, stimulus_id="submit")
+        self._enqueue(stored.id)
+        return SubmitResult(stored.id, self.ids("ev"), warnings)
+
+    def get_job(self, job_id: str) -> Job:
+        return self.store.get_job(job_id)
+
+    def list_jobs(
+        self,
+        *,
+        namespace: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        order_by: str = "created_at",
+        reverse: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> tuple[list[Job], int | None]:
+        order = {"created_at": "create_time", "modified_at": "modify_time"}.get(order_by, order_by)
+        jobs = self.store.list_jobs(
+            namespace=namespace,
+            labels=labels,
+            limit=limit + 1,
+            offset=offset,
+            order_by=order,
+            reverse=reverse,
+        )
+        more = len(jobs) > limit
+        return jobs[:limit], (offset + limit if more else None)
+
+    async def stop_job(self, job_id: str, reason: str = "") -> str:
+        job = self.store.get_job(job_id)
+        state = job.state_type
+        if state is JobStateType.STOPPED:
+            return ""
+        if state.is_terminal:
+            raise Conflict(
+                f"job {job.id} already {state.value.lower()}; there is nothing to stop",
+                hint="only pending, queued or running jobs can be stopped",
+            )
+        self.store.update_job_state(
+            job.id, JobStateType.STOPPED, reason or "stopped by the user", stimulus_id="stop"
+        )
+        self._touch(job.id)
+        self._enqueue(job.id)
+        return self.ids("ev")
+
+    def list_executions(self, job_id: str) -> list[Execution]:
+        return self.store.list_executions(self.store.get_job(job_id).id)
+
+    def history(
+        self,
+        job_id: str,
+        *,
+        since_seq: int = 0,
+        event_type: str = "all",
+        execution_id: str = "",
+        node_id: str = "",
+    ) -> list[JobHistory]:
+        items = self.store.events(self.store.get_job(job_id).id, since_seq)
+        if event_type == "job":
+            items = [h for h in items if not h.execution_id]
+        elif event_type == "execution":
+            items = [h for h in items if h.execution_id]
+        if execution_id:
+            items = [h for h in items if h.execution_id == execution_id]
+        if node_id:
+            items = [h for h in items if h.node_id == node_id]
+        return items
+
+    def results(self, job_id: str) -> list[PublishedResult]:
+        return [
+            e.published_result
+            for e in self.list_executions(job_id)
+            if e.state is ES.COMPLETED and e.published_result and e.published_result.type
+        ]
+
+    async def wait(self, job_id: str, *, since_seq: int, timeout: float) -> int:
+        """Long-poll: the newest history seq once it passes ``since_seq``, or at the timeout."""
+        job_id = self.store.get_job(job_id).id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self._changed.setdefault(job_id, asyncio.Event())
+            newest = self.store.events(job_id, since_seq)
+            if newest:
+                return newest[-1].seq
+            if self.store.get_job(job_id).is_terminal:
+                return since_seq
+            left = deadline - loop.time()
+            if left <= 0:
+                return since_seq
+            try:
+                await asyncio.wait_for(event.wait(), left)
+            except TimeoutError:
+                return since_seq
+
+    def logs(
+        self, job_id: str, *, execution_id: str = "", follow: bool = False
+    ) -> AsyncIterator[LogChunk]:
+        job = self.store.get_job(job_id)
+        return logstream.stream(self, job, execution_id=execution_id, follow=follow)
+
+    def list_nodes(self) -> list[NodeInfo]:
+        return self.nodes.infos(self.clock())
+
+    def get_node(self, node_id: str) -> NodeInfo:
+        return self.nodes.get(node_id, self.clock())
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _enqueue(self, job_id: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._enqueue, job_id)
+            return
+        if job_id not in self._queued:
+            self._queued.add(job_id)
+            self._queue.put_nowait(job_id)
+
+    def _touch(self, job_id: str) -> None:
+        event = self._changed.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            self._queued.discard(job_id)
+            try:
+                self.evaluate(job_id)
+            except Exception:
+                log.exception("evaluating job %s failed", job_id)
+                self._enqueue(job_id, delay=1.0)
+
+    def evaluate(self, job_id: str) -> Plan:
+        """Reconcile one job from the store and apply the plan."""
+        job = self.store.get_job(job_id)
+        executions = self.store.list_executions(job.id)
+        now = self.clock()
+        slots = self._slots(job)
+        fatal = frozenset(e.id for e in executions if e.state is ES.FAILED and not e.retryable)
+        plan = schedule(Snapshot(job, executions, self.nodes.snapshot(now), now, slots, fatal))
+        self._apply(job, plan, slots)
+        return plan
+
+    def _slots(self, job: Job) -> list[Requirements]:
+        task = job.task
+        res = task.resources
+        cids = tuple(
+            s.source.params.get("CID", "").split("/")[0]
+            for s in task.input_sources
+            if s.source.type == "ipfs"
+        )
+        req = Requirements(
+            engine=task.engine.type,
+            cpu=res.cpu_cores if res else 0.0,
+            memory=res.memory_bytes if res else 0,
+            gpus=res.gpu_count if res else 0,
+            constraints=tuple(job.constraints),
+            input_cids=cids,
+            input_bytes=sum(self.nodes.held_bytes(c) for c in cids),
+        )
+        return [req] * max(job.count, 1 if job.type.value == "ops" else 0)
+
+    def _apply(self, job: Job, plan: Plan, slots: list[Requirements]) -> None:
+        asks: list[Execution] = []
+        with self.store.transaction():
+            for p in plan.placements:
+                ex = Execution(
+                    ID=self.ids("e"),
+                    Namespace=job.namespace,
+                    JobID=job.id,
+                    NodeID=p.node_id,
+                    ShardIndex=p.slot,
+                    DesiredState={"StateType": DesiredStateType.RUNNING},
+                )
+                asks.append(self.store.create_execution(ex, message=p.explain()))
+                self.nodes.add_load(p.node_id, ex.id, slots[p.slot])
+            for eid, reason in plan.stops:
+                self.store.update_execution(
+                    eid, desired_state=DesiredStateType.STOPPED, message=reason
+                )
+            if plan.job_state is not None and plan.job_state is not job.state_type:
+                message = plan.message + (f" (hint: {plan.hint})" if plan.hint else "")
+                self.store.update_job_state(job.id, plan.job_state, message or plan.job_state)
+        for ex in asks:
+            self._spawn(self._ask_for_bid(job, ex))
+        for eid, reason in plan.stops:
+            self._spawn(self._cancel(eid, reason))
+        if plan.reevaluate_after_s:
+            self._enqueue(job.id, delay=plan.reevaluate_after_s)
+        self._touch(job.id)
+
+    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- talking to compute nodes ----------------------------------------------------------------
+    async def _ask_for_bid(self, job: Job, ex: Execution) -> None:
+        self.store.update_execution(ex.id, new_state=ES.ASK_FOR_BID, message="asking for a bid")
+        ask = m.AskForBid(job=job.to_wire(), execution_id=ex.id, shard_index=ex.shard_index)
+        try:
+            env = await self.bus.request(
+                subjects.compute(ex.node_id, subjects.ASK_FOR_BID),
+                ask.to_envelope(self.node_id),
+                timeout=self.bid_timeout_s,
+            )
+            reply = m.BidReply.from_envelope(env)
+        except BacalaoError as e:
+            reply = m.BidReply(accepted=False, reason=f"node unreachable: {e.message}")
+        current = self.store.get_execution(ex.id)
+        if current.state is not ES.ASK_FOR_BID:
+            return  # the node's own updates overtook the reply, or it was cancelled meanwhile
+        if reply.accepted:
+            self.store.update_execution(
+                ex.id, new_state=ES.BID_ACCEPTED, message=f"bid accepted by {ex.node_id}"
+            )
+        else:
+            self._finish(current, ES.FAILED, f"{ex.node_id} declined: {reply.reason}", True)
+        self._touch(job.id)
+
+    async def _cancel(self, execution_id: str, reason: str) -> None:
+        ex = self.store.get_execution(execution_id)
+        if ex.is_terminal:
+            return
+        # A node that cannot be reached runs nothing any more: cancelled either way.
+        with contextlib.suppress(BacalaoError):
+            await self.bus.request(
+                subjects.compute(ex.node_id, subjects.CANCEL_EXECUTION),
+                m.CancelExecution(execution_id=ex.id, reason=reason).to_envelope(self.node_id),
+                timeout=self.bid_timeout_s,
+            )
+        ex = self.store.get_execution(execution_id)
+        if not ex.is_terminal:
+            self._finish(ex, ES.CANCELLED, reason, True)
+            self._enqueue(ex.job_id)
+
+    def _finish(self, ex: Execution, state: ES, message: str, retryable: bool, **fields) -> None:  # type: ignore[no-untyped-def]
+        self.store.update_execution(
+            ex.id, new_state=state, message=message, retryable=retryable, **fields
+        )
+        self.nodes.drop_load(ex.node_id, ex.id)
+        self._enqueue(ex.job_id)
+        self._touch(ex.job_id)
+
+    async def _on_update(self, env: Envelope) -> None:
+        u = m.ExecutionUpdate.from_envelope(env)
+        self.nodes.heard_from(u.node_id, self.clock())
+        try:
+            ex = self.store.get_execution(u.execution_id)
+        except BacalaoError:
+            return
+        if ex.is_terminal or ex.node_id != u.node_id:
+            return
+        new = ES(u.state)
+        if ex.state in (ES.NEW, ES.ASK_FOR_BID) and new is not ES.FAILED:
+            if ex.state is ES.NEW:
+                self.store.update_execution(ex.id, new_state=ES.ASK_FOR_BID)
+            self.store.update_execution(
+                ex.id, new_state=ES.BID_ACCEPTED, message=f"bid accepted by {ex.node_id}"
+            )
+        if new is ES.RUNNING:
+            if ex.state is not ES.RUNNING:
+                self.store.update_execution(ex.id, new_state=ES.RUNNING, message="running")
+                self._touch(ex.job_id)
+            return
+        fields = {}
+        if u.run_output is not None:
+            fields["run_output"] = u.run_output
+        if u.metering is not None:
+            fields["metering"] = u.metering
+        if u.result_cid:
+            fields["result_cid"] = u.result_cid
+            fields["published_result"] = PublishedResult(Type="ipfs", Params={"CID": u.result_cid})
+        message = u.message or {ES.COMPLETED: "completed", ES.CANCELLED: "cancelled"}.get(new, "")
+        self._finish(ex, new, message, u.retryable, **fields)
+
+    async def _on_register(self, env: Envelope) -> None:
+        msg = m.RegisterNode.from_envelope(env)
+        self.nodes.register(msg.node, msg.held, self.clock())
+        for job in self.store.in_progress_jobs():
+            if job.state_type is JobStateType.QUEUED:
+                self._enqueue(job.id)
+
+    async def _on_heartbeat(self, env: Envelope) -> None:
+        msg = m.Heartbeat.from_envelope(env)
+        self.nodes.heard_from(msg.node_id, self.clock())

@@ -1,0 +1,149 @@
+"""The whole embedded stack in one process: orchestrator, compute node, memory bus, real stores."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+from tests.conftest import require
+
+from bacalao.models.job_state import ExecutionStateType as ES
+from bacalao.models.job_state import JobStateType as JS
+from bacalao.models.parse import parse_job
+from bacalao.node.config import NodeConfig
+from bacalao.node.stack import start_stack
+
+
+async def wait_terminal(orch, job_id: str, timeout: float = 30.0):
+    seq = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        job = orch.get_job(job_id)
+        if job.is_terminal:
+            return job
+        seq = await orch.wait(job_id, since_seq=seq, timeout=1.0)
+    raise AssertionError(f"job {job_id} did not finish: {orch.get_job(job_id).state}")
+
+
+def noop_job(**task):
+    return parse_job(
+        {"Type": "batch", "Count": 1, "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}, **task}]}
+    )
+
+
+@pytest.fixture
+async def stack(tmp_path):
+    cfg = NodeConfig(data_dir=tmp_path, engines=["noop", "shell"], max_cpu=2, max_memory=2 << 30)
+    s = await start_stack(cfg)
+    yield s
+    await s.stop()
+
+
+async def test_noop_job_completes_with_history(stack) -> None:
+    orch = stack.orchestrator
+    res = await orch.submit_job(noop_job())
+    job = await wait_terminal(orch, res.job_id)
+    assert job.state_type is JS.COMPLETED, job.state
+    (ex,) = orch.list_executions(res.job_id)
+    assert ex.state is ES.COMPLETED and ex.node_id == stack.computes[0].id
+    assert ex.result_cid
+    messages = [h.event.message for h in orch.history(res.job_id)]
+    assert any("placed on" in msg for msg in messages)
+
+
+async def test_unsatisfiable_constraint_fails_with_node_reasons(stack) -> None:
+    orch = stack.orchestrator
+    job = parse_job(
+        {
+            "Constraints": [{"Key": "region", "Operator": "=", "Values": ["mars"]}],
+            "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}}],
+        }
+    )
+    res = await orch.submit_job(job)
+    job = await wait_terminal(orch, res.job_id)
+    assert job.state_type is JS.FAILED
+    assert stack.computes[0].id in job.state.message and "region" in job.state.message
+
+
+async def test_shell_job_reads_input_and_writes_output(stack) -> None:
+    require(shutil.which("bwrap") is not None, "bubblewrap is not installed")
+    orch = stack.orchestrator
+    repo = stack.computes[0].repo
+    from bacalao.ipld.profiles import resolve_profile
+
+    data = repo.add_bytes(b"alpha\nbeta\ngamma\n", resolve_profile(None, None))
+    job = parse_job(
+        {
+            "Tasks": [
+                {
+                    "Name": "t",
+                    "Engine": {
+                        "Type": "shell",
+                        "Params": {"Command": "grep a /inputs/data > /outputs/hits; echo done"},
+                    },
+                    "InputSources": [
+                        {
+                            "Source": {"Type": "ipfs", "Params": {"CID": str(data.cid)}},
+                            "Target": "/inputs/data",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    res = await orch.submit_job(job)
+    job = await wait_terminal(orch, res.job_id)
+    (ex,) = orch.list_executions(res.job_id)
+    assert job.state_type is JS.COMPLETED, (job.state, ex.compute_state, ex.run_output)
+    assert ex.run_output.stdout == "done\n" and ex.run_output.exit_code == 0
+    from bacalao.ipld.cid import CID
+    from bacalao.ipld.exporter import cat, resolve
+
+    root = CID.decode(ex.result_cid)
+    hits = b"".join(cat(repo.reader(), resolve(repo.reader(), root, "outputs/hits")))
+    assert hits == b"alpha\nbeta\ngamma\n"
+    assert b"".join(cat(repo.reader(), resolve(repo.reader(), root, "exitCode"))) == b"0"
+
+
+async def test_non_zero_exit_fails_without_retry(stack) -> None:
+    require(shutil.which("bwrap") is not None, "bubblewrap is not installed")
+    orch = stack.orchestrator
+    job = parse_job(
+        {
+            "Tasks": [
+                {
+                    "Name": "t",
+                    "Engine": {"Type": "shell", "Params": {"Command": "echo oops >&2; exit 3"}},
+                }
+            ]
+        }
+    )
+    res = await orch.submit_job(job)
+    job = await wait_terminal(orch, res.job_id)
+    assert job.state_type is JS.FAILED
+    assert "exited with code 3" in job.state.message
+    (ex,) = orch.list_executions(res.job_id)
+    assert ex.run_output.exit_code == 3 and "oops" in ex.run_output.stderr
+
+
+async def test_stop_cancels_running_job(stack) -> None:
+    require(shutil.which("bwrap") is not None, "bubblewrap is not installed")
+    orch = stack.orchestrator
+    job = parse_job(
+        {"Tasks": [{"Name": "t", "Engine": {"Type": "shell", "Params": {"Command": "sleep 30"}}}]}
+    )
+    res = await orch.submit_job(job)
+    seq = 0
+    while not any(e.state is ES.RUNNING for e in orch.list_executions(res.job_id)):
+        seq = await orch.wait(res.job_id, since_seq=seq, timeout=5)
+    await orch.stop_job(res.job_id, "changed my mind")
+    job = await wait_terminal(orch, res.job_id)
+    assert job.state_type is JS.STOPPED
+    for _ in range(100):
+        (ex,) = orch.list_executions(res.job_id)
+        if ex.is_terminal:
+            break
+        await asyncio.sleep(0.05)
+    assert ex.state is ES.CANCELLED
