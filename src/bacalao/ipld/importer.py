@@ -132,10 +132,6 @@ def stream_reader(stream: BinaryIO, name: object) -> ReadFn:
                 total += n
         except OSError as e:
             raise fs_error(e, str(name)) from None
-        except TypeError:
-            raise InvalidInput(
-                "cannot import a text stream", hint="open the file in 'rb' mode"
-            ) from None
         return total
 
     return read_full
