@@ -26,6 +26,11 @@ def _register() -> None:
 
     app.add_typer(data.app, name="data")
 
+    from bacalao.cli import serve
+
+    app.command("serve")(serve.serve)
+    app.command("devstack")(serve.devstack)
+
 
 _register()
 

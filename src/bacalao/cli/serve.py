@@ -1,0 +1,149 @@
+"""``bacalao serve`` and ``bacalao devstack``: run an orchestrator and compute nodes here."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _parse_labels(labels: list[str]) -> dict[str, str]:
+    from bacalao.errors import InvalidInput
+
+    out = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"invalid label {item!r}", hint="use -l key=value")
+        out[key] = value
+    return out
+
+
+def _run(config) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_serve(config))
+
+
+async def _serve(config) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from bacalao import __version__
+    from bacalao.api.app import create_app
+    from bacalao.node.stack import start_stack
+
+    stack = await start_stack(config)
+    app = create_app(stack.orchestrator, blocks=stack.blocks, version=__version__)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off")
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    nodes = ", ".join(c.id for c in stack.computes) or "none"
+    print(
+        f"bacalao {__version__} serving on http://{config.host}:{config.port} "
+        f"(orchestrator {stack.orchestrator.node_id if stack.orchestrator else 'off'}; "
+        f"compute nodes: {nodes}; data in {config.data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await server.serve()
+    finally:
+        await stack.stop()
+
+
+def _config(**kw):  # type: ignore[no-untyped-def]
+    from bacalao.models.resources import parse_size
+    from bacalao.node.config import NodeConfig
+
+    memory = kw.pop("max_memory")
+    labels = _parse_labels(kw.pop("labels") or [])
+    values = {k: v for k, v in kw.items() if v is not None}
+    if memory:
+        try:
+            values["max_memory"] = parse_size(memory)
+        except ValueError:
+            from bacalao.errors import InvalidInput
+
+            raise InvalidInput(f"invalid --max-memory {memory!r}", hint="e.g. 4gb, 512Mi") from None
+    if labels:
+        values["labels"] = labels
+    return NodeConfig(**values)
+
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where jobs and blocks live (BACALAO_DATA_DIR).")
+]
+Host = Annotated[str | None, typer.Option(help="Address the API listens on.")]
+Port = Annotated[int | None, typer.Option(help="Port of the API (default 1234).")]
+MaxCpu = Annotated[float | None, typer.Option("--max-cpu", help="CPU cores jobs may use here.")]
+MaxMem = Annotated[str | None, typer.Option("--max-memory", help="Memory jobs may use, e.g. 4gb.")]
+MaxJobs = Annotated[int | None, typer.Option("--max-jobs", help="Executions at once (0: no cap).")]
+Labels = Annotated[
+    list[str] | None, typer.Option("--label", "-l", help="Node label key=value (repeatable).")
+]
+Engines = Annotated[
+    list[str] | None, typer.Option("--engine", help="Engines to offer (default: all installed).")
+]
+
+
+def serve(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    max_cpu: MaxCpu = None,
+    max_memory: MaxMem = None,
+    max_jobs: MaxJobs = None,
+    label: Labels = None,
+    engine: Engines = None,
+    compute: Annotated[bool, typer.Option(help="Also run a compute node here.")] = True,
+) -> None:
+    """Run an orchestrator (REST API on :1234) and a compute node in one process."""
+    _run(
+        _config(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            max_cpu=max_cpu,
+            max_memory=max_memory,
+            max_jobs=max_jobs,
+            labels=label,
+            engines=engine,
+            compute=compute,
+        )
+    )
+
+
+def devstack(
+    nodes: Annotated[int, typer.Option("--nodes", "-n", help="Compute nodes to run.")] = 3,
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    max_cpu: MaxCpu = None,
+    max_memory: MaxMem = None,
+    max_jobs: MaxJobs = None,
+    label: Labels = None,
+    engine: Engines = None,
+) -> None:
+    """Run an orchestrator and N compute nodes, each with its own store, in one process."""
+    if nodes < 1:
+        from bacalao.errors import InvalidInput
+
+        raise InvalidInput("--nodes must be at least 1")
+    _run(
+        _config(
+            nodes=nodes,
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            max_cpu=max_cpu,
+            max_memory=max_memory,
+            max_jobs=max_jobs,
+            labels=label,
+            engines=engine,
+        )
+    )
