@@ -219,6 +219,9 @@ def add(
         bool, typer.Option("--hidden", "-H", help="Include files whose name starts with '.'.")
     ] = False,
     pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin the root.")] = True,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Threads hashing chunks.")
+    ] = 1,
     quiet: Quiet = False,
     verbose: Verbose = False,
     data_dir: DataDir = None,
@@ -241,15 +244,23 @@ def add(
             from bacalao.ipld.importer import import_path, import_stream
 
             if from_stdin:
-                node = import_stream(sys.stdin.buffer, chosen, None, progress=progress)
+                node = import_stream(
+                    sys.stdin.buffer, chosen, None, workers=workers, progress=progress
+                )
             else:
-                node = import_path(src, chosen, None, hidden=hidden, progress=progress)
+                node = import_path(
+                    src, chosen, None, hidden=hidden, workers=workers, progress=progress
+                )
         else:
             repo = _repo(ctx, data_dir, create=True)
             if from_stdin:
-                node = repo.add_stream(sys.stdin.buffer, chosen, progress=progress, pin=pin)
+                node = repo.add_stream(
+                    sys.stdin.buffer, chosen, workers=workers, progress=progress, pin=pin
+                )
             else:
-                node = repo.add_path(src, chosen, hidden=hidden, progress=progress, pin=pin)
+                node = repo.add_path(
+                    src, chosen, hidden=hidden, workers=workers, progress=progress, pin=pin
+                )
     if verbose:
         typer.echo(f"added {node.cid} {name}")
         if not quiet:
@@ -348,6 +359,7 @@ def import_(
     allow_big_block: Annotated[
         bool, typer.Option("--allow-big-block", help="Accept blocks over 2 MiB.")
     ] = False,
+    quiet: Quiet = False,
     data_dir: DataDir = None,
 ) -> None:
     """Import CAR files into the store (all or nothing per file); print their roots."""
@@ -357,17 +369,46 @@ def import_(
         if name != "-" and not os.path.isfile(name):
             raise InvalidInput(f"CAR file {name} does not exist", hint="check the path")
     repo = _repo(ctx, data_dir, create=True)
+    options: dict[str, Any] = {"pin_roots": pin, "allow_big_block": allow_big_block}
     for name in files:
         with default_hint(CAR_HINT):
             if name == "-":
-                roots = repo.import_car(
-                    sys.stdin.buffer, pin_roots=pin, allow_big_block=allow_big_block
-                )
+                roots = repo.import_car(sys.stdin.buffer, **options)
             else:
-                with open(name, "rb") as f:
-                    roots = repo.import_car(f, pin_roots=pin, allow_big_block=allow_big_block)
+                roots = _import_file(repo, Path(name), quiet=quiet, options=options)
         for root in roots:
             typer.echo(str(root))
+
+
+def _import_file(repo: Repo, path: Path, *, quiet: bool, options: dict[str, Any]) -> list[CID]:
+    from bacalao.cli.output import progress_bar
+
+    total = path.stat().st_size
+    with open(path, "rb") as f, progress_bar(total, f"importing {path.name}", quiet=quiet) as bar:
+        stream = f if bar is None else _CountingReader(f, bar)
+        return repo.import_car(stream, **options)  # type: ignore[arg-type]
+
+
+class _CountingReader:
+    """A read-only stream that reports how many bytes were read (for the progress bar)."""
+
+    def __init__(self, raw: BinaryIO, update: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._update = update
+        self._done = 0
+        self._shown = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._done += len(data)
+        # The CAR reader reads varints byte by byte: redraw once per MiB, not per read.
+        if self._done - self._shown >= 1 << 20 or not data:
+            self._shown = self._done
+            self._update(self._done)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 @app.command("pin")

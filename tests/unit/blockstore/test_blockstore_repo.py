@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from bs_helpers import dir_block, raw_block, small_dag, snapshot
 
 from bacalao.blockstore import Repo
 from bacalao.errors import BlockNotFound, DecodeError, IntegrityError, InvalidInput, NotFound
@@ -14,7 +15,6 @@ from bacalao.ipld.car import CarReader
 from bacalao.ipld.cid import CID
 from bacalao.ipld.importer import import_bytes
 from bacalao.ipld.profiles import resolve_profile
-from bs_helpers import dir_block, raw_block, small_dag, snapshot
 
 DIR_WITH_FILES = "bafybeihchr7vmgjaasntayyatmp5sv6xza57iy2h4xj7g46bpjij6yhrmy"
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from bs_helpers import raw_block
 
 from bacalao.blockstore import BlockStore, FsBlockStore, MemoryBlockStore
 from bacalao.blockstore.base import key_to_multihash, multihash_key
@@ -13,7 +14,6 @@ from bacalao.errors import BlockNotFound, IntegrityError
 from bacalao.ipld.blocks import BlockGetter
 from bacalao.ipld.cid import CID, DAG_PB, IDENTITY, RAW
 from bacalao.ipld.imported import BlockSink
-from bs_helpers import raw_block
 
 HELLO_V0 = CID.decode("QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
 HELLO_BLOCK = bytes.fromhex("0a120802120c68656c6c6f20776f726c640a180c")
