@@ -333,12 +333,13 @@ class DockerExecutor:
         raise AssertionError("unreachable")
 
     async def _drain(self, pump: asyncio.Future, stream: Any) -> None:
-        """Let the log pump finish; close the stream if it lingers (the container is gone)."""
+        """Let the log pump finish (or give up on it), then close the hijacked attach socket."""
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(asyncio.shield(pump), _LOG_DRAIN_S)
-        if not pump.done():
-            with contextlib.suppress(Exception):
-                stream.close()
+        with contextlib.suppress(Exception):
+            stream.close()
+        with contextlib.suppress(Exception):
+            stream._response.close()
 
     async def _kill(self, cid: str) -> None:
         errors = _docker_errors()
