@@ -1,0 +1,101 @@
+"""One SQLite file shared by threads: a connection per thread, one writer at a time.
+
+Reads run on the calling thread's own connection without locks (WAL readers never block the
+writer). Writes take a process-wide lock and a ``BEGIN IMMEDIATE`` transaction, so writers in this
+process queue on the lock instead of sleeping in SQLite's busy handler; other processes wait up to
+``busy_timeout``. Nested :meth:`Database.transaction` blocks are savepoints: an inner failure rolls
+back the inner block only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bacalao.errors import Unavailable
+from bacalao.jobstore._schema import configure, create_schema
+
+
+class Database:
+    """Per-thread connections to one SQLite file, with nested transactions."""
+
+    def __init__(self, path: str | Path, *, synchronous: str, busy_timeout_s: float) -> None:
+        if str(path) == ":memory:":
+            raise ValueError("the job store needs a file: every thread opens its own connection")
+        if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL"):
+            raise ValueError(f"unsupported synchronous level {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_ms = int(busy_timeout_s * 1000)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        create_schema(self.conn())
+
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection (opened and configured on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise Unavailable("the job store is closed")
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+        )
+        configure(conn, synchronous=self._synchronous, busy_timeout_ms=self._busy_ms)
+        with self._conns_lock:
+            self._conns.append(conn)
+        self._local.conn = conn
+        self._local.depth = 0
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Writes inside commit together at the outermost exit; nested blocks are savepoints."""
+        conn = self.conn()
+        depth = self._local.depth
+        if depth:
+            name = f"sp{depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            self._local.depth = depth + 1
+            try:
+                yield conn
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+            finally:
+                self._local.depth = depth
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            try:
+                yield conn
+            except BaseException:
+                self._local.depth = 0
+                conn.execute("ROLLBACK")
+                raise
+            self._local.depth = 0
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise Unavailable."""
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
