@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 #: Resources an execution takes when its task asks for none (Bacalhau's code defaults).
 DEFAULT_CPU = 0.1
 DEFAULT_MEMORY = 100 << 20
+#: Re-send the full node info (capacity, held data) every this many heartbeats.
+REREGISTER_EVERY = 6
 
 
 @dataclass
@@ -105,6 +107,7 @@ class ComputeNode:
         self._subs: list = []
         self._engines: frozenset[str] = frozenset()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._registered = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,13 +163,25 @@ class ComputeNode:
         labels.update(self.config.labels)
         return labels
 
-    async def register(self) -> None:
+    async def register(self) -> bool:
+        """Tell the orchestrator who we are, what we can run and which data we hold.
+
+        Returns whether it acknowledged; the heartbeat loop retries until it does.
+        """
         held = await asyncio.to_thread(self._held)
         msg = m.RegisterNode(node=self.info(), held=held)
-        await self.bus.publish(
-            subjects.management(self.orchestrator_id, subjects.REGISTER_NODE),
-            msg.to_envelope(self.id),
-        )
+        try:
+            await self.bus.request(
+                subjects.management(self.orchestrator_id, subjects.REGISTER_NODE),
+                msg.to_envelope(self.id),
+                timeout=10.0,
+            )
+        except BacalaoError as e:
+            log.warning("registering with orchestrator %s failed: %s", self.orchestrator_id, e)
+            self._registered = False
+            return False
+        self._registered = True
+        return True
 
     def _held(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -184,6 +199,9 @@ class ComputeNode:
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
             seq += 1
+            if not self._registered or seq % REREGISTER_EVERY == 0:
+                await self.register()
+                continue
             await self.bus.publish(
                 subjects.heartbeat(self.orchestrator_id),
                 m.Heartbeat(node_id=self.id, seq=seq).to_envelope(self.id),

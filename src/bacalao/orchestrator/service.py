@@ -405,12 +405,15 @@ class Orchestrator:
         message = u.message or {ES.COMPLETED: "completed", ES.CANCELLED: "cancelled"}.get(new, "")
         self._finish(ex, new, message, u.retryable, **fields)
 
-    async def _on_register(self, env: Envelope) -> None:
+    async def _on_register(self, env: Envelope) -> Envelope:
         msg = m.RegisterNode.from_envelope(env)
+        known = self.nodes.connected(msg.node.id, self.clock())
         self.nodes.register(msg.node, msg.held, self.clock())
-        for job in self.store.in_progress_jobs():
-            if job.state_type is JobStateType.QUEUED:
-                self._enqueue(job.id)
+        if not known:
+            for job in self.store.in_progress_jobs():
+                if job.state_type is JobStateType.QUEUED:
+                    self._enqueue(job.id)
+        return m.Ack().to_envelope(self.node_id)
 
     async def _on_heartbeat(self, env: Envelope) -> None:
         msg = m.Heartbeat.from_envelope(env)

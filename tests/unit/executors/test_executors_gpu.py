@@ -123,3 +123,15 @@ def test_labels():
         "gpu-vendor": "nvidia",
     }
     assert gpu_labels([]) == {}
+
+
+def test_recorded_on_a_real_h200() -> None:
+    """Output recorded from nvidia-smi on a lent H200 machine (scripts/gpu_check.py ran there)."""
+    from pathlib import Path
+
+    from bacalao.executors.gpu import parse_nvidia_smi
+
+    text = (Path(__file__).parent / "nvidia_smi_samples" / "h200_recorded.csv").read_text()
+    (gpu,) = parse_nvidia_smi(text)
+    assert (gpu.index, gpu.model, gpu.memory_mb) == (0, "NVIDIA H200", 143771)
+    assert gpu.uuid.startswith("GPU-e749bde8")
