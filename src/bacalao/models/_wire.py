@@ -74,6 +74,9 @@ class WireModel(BaseModel):
         extra="forbid",
         use_enum_values=False,
         validate_default=False,
+        # Build validators on first use, not at import: keeps `import bacalao.models` (and the
+        # CLI's cold start) cheap when only a few models are ever used.
+        defer_build=True,
     )
 
     _omit_empty: ClassVar[frozenset[str]] = frozenset()

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from bacalao.errors import InvalidInput, NotFound
@@ -61,6 +60,8 @@ def parse_text(text: str | bytes, *, fmt: str | None = None, what: str = "spec")
                 f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                 hint="check the brackets, commas and quotes around that point",
             ) from None
+    import yaml  # lazily: YAML is only needed for specs, not for the API's JSON
+
     try:
         return yaml.safe_load(stripped)
     except yaml.YAMLError as exc:

@@ -297,3 +297,17 @@ def test_parse_job_passes_a_job_through() -> None:
     job = parse_job({"Tasks": [{"Name": "t", "Engine": {"Type": "noop"}}]})
     assert parse_job(job) is job
     assert isinstance(Job.model_validate(dump_job(job)), Job)
+
+
+def test_importing_models_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bacalao.models\n"
+        "heavy = {'yaml', 'sqlite3', 'fastapi', 'httpx', 'docker'} & set(sys.modules)\n"
+        "project = {m for m in sys.modules if m.startswith('bacalao.')"
+        " and not m.startswith(('bacalao.models', 'bacalao.errors'))}\n"
+        "assert not heavy and not project, (heavy, project)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
