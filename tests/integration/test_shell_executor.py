@@ -232,9 +232,10 @@ async def test_memory_limit_is_reported_as_oom(shell, tmp_path):
 
 
 async def test_file_size_limit(shell, tmp_path):
-    req = request(tmp_path, "head -c 2000000 /dev/zero > /outputs/big", disk_bytes=1 << 20)
+    req = request(tmp_path, "exec head -c 2000000 /dev/zero > /outputs/big", disk_bytes=1 << 20)
     result = await shell.run(req)
-    assert result.exit_code != 0
+    assert result.exit_code == 128 + 25  # SIGXFSZ
+    assert result.error == "file size limit exceeded (limit 1 MiB)"
     assert (req.outputs_dir / "big").stat().st_size <= 1 << 20
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -216,6 +217,8 @@ def _explain(
         result.error = f"timed out after {format_seconds(req.timeout_s or 0)}"
     elif cancelled:
         result.exit_code, result.cancelled, result.error = None, True, "cancelled"
+    elif result.exit_code == 128 + signal.SIGXFSZ and req.disk_bytes:
+        result.error = f"file size limit exceeded (limit {format_bytes(req.disk_bytes)})"
     elif result.exit_code not in (0, None):
         tail = _tail(result.stderr_path)
         if result.exit_code == 1 and tail.startswith(b"bwrap: "):

@@ -42,6 +42,13 @@ def test_one_h100():
     ]
 
 
+def test_recorded_h200():
+    # recorded on a lent GPU machine (see nvidia_smi_samples/README.md)
+    assert parse_nvidia_smi(sample("recorded_h200.csv"), strict=True) == [
+        GPU(0, "GPU-567fd550-87a7-d677-3d68-aae52619d929", "NVIDIA H200", 143771)
+    ]
+
+
 def test_eight_a100_in_index_order():
     gpus = parse_nvidia_smi(sample("eight_a100.csv"))
     assert [g.index for g in gpus] == list(range(8))
