@@ -15,10 +15,12 @@ harmless. Every ``get`` hashes the bytes and refuses a corrupt file with an erro
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
+import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from bacalao.blockstore.base import (
@@ -48,6 +50,36 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every dirty file and directory entry of the filesystem holding ``path``.
+
+    One ``syncfs(2)`` makes a whole batch durable for the cost of writing it back, instead of one
+    fsync per file and per directory; where ``syncfs`` is missing, ``sync(2)`` does the same for
+    every filesystem.
+    """
+    fn = _syncfs()
+    if fn is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if fn(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
 
 
 def write_atomic(path: Path, data: bytes | memoryview, *, sync: bool = True) -> None:
@@ -95,19 +127,51 @@ class FsBlockStore:
     silently: a torn file fails its hash check on read and is rewritten by the next ``put``).
     """
 
-    def __init__(self, root: Path | str, *, sync: bool = True) -> None:
+    def __init__(self, root: Path | str, *, sync: bool = True, shard: bool = True) -> None:
         self.root = Path(root)
         self.sync = sync
+        self.shard = shard
+        self._dirs: set[Path] = set()  # shard directories known to exist (mkdir is not free)
         self.root.mkdir(parents=True, exist_ok=True)
         marker = self.root / "SHARDING"
-        if not marker.exists():
+        if shard and not marker.exists():
             write_atomic(marker, SHARDING.encode(), sync=sync)
 
     # -- paths ----------------------------------------------------------------------------------
     def path_for(self, cid: CID) -> Path:
         """The file that holds ``cid``'s block (whether or not it exists)."""
         key = multihash_key(cid.multihash)
+        if not self.shard:  # flat: staging areas, where a few files live briefly
+            return self.root / f"{key}{_SUFFIX}"
         return self.root / key[-3:-1] / f"{key}{_SUFFIX}"
+
+    def ensure_dir(self, directory: Path) -> None:
+        """Create a shard directory once (gc never removes them, so the cache stays true)."""
+        if directory not in self._dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(directory)
+
+    def write_file(self, path: Path, data: bytes | memoryview, *, sync: bool) -> None:
+        """Atomically place ``data`` at ``path`` (temp file, optional fsync, rename)."""
+        self.ensure_dir(path.parent)
+        try:
+            tmp = _write_tmp(path, data, sync=sync)
+        except FileNotFoundError:  # the shard directory was removed behind our back
+            self._dirs.discard(path.parent)
+            self.ensure_dir(path.parent)
+            tmp = _write_tmp(path, data, sync=sync)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def move_in(self, src: Path, cid: CID) -> Path:
+        """Rename an already written (and verified) file into place as ``cid``'s block."""
+        dest = self.path_for(cid)
+        self.ensure_dir(dest.parent)
+        os.replace(src, dest)
+        return dest
 
     # -- writes ---------------------------------------------------------------------------------
     def put(self, cid: CID, data: bytes) -> None:
@@ -117,17 +181,18 @@ class FsBlockStore:
         path = self.path_for(cid)
         if block_present(path, len(data)):
             return
-        path.parent.mkdir(exist_ok=True)
-        write_atomic(path, data, sync=self.sync)
+        self.write_file(path, data, sync=self.sync)
+        if self.sync:
+            fsync_dir(path.parent)
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        """Store several blocks; directory fsyncs are done once per shard at the end."""
+        """Store several blocks, made durable together at the end (see :meth:`batch`)."""
         with self.batch() as batch:
             for cid, data in blocks:
                 batch.put(cid, data)
 
     def batch(self) -> BlockBatch:
-        """A sink whose puts are each atomic and become durable together when it closes."""
+        """A sink whose puts are each atomic at once and durable together when it closes."""
         return BlockBatch(self)
 
     def delete(self, cid: CID) -> bool:
@@ -188,8 +253,11 @@ class FsBlockStore:
 
     def iter_files(self) -> Iterator[tuple[bytes, Path]]:
         """``(multihash, path)`` of every block file (temp files and foreign names skipped)."""
-        with os.scandir(self.root) as shards:
-            shard_names = sorted(e.name for e in shards if e.is_dir() and len(e.name) == 2)
+        if not self.shard:
+            shard_names = [""]
+        else:
+            with os.scandir(self.root) as shards:
+                shard_names = sorted(e.name for e in shards if e.is_dir() and len(e.name) == 2)
         for shard in shard_names:
             try:
                 with os.scandir(self.root / shard) as entries:
@@ -205,6 +273,7 @@ class FsBlockStore:
 
     def iter_tmp_files(self) -> Iterator[Path]:
         """Leftover temp files (from writers killed mid-write)."""
+        yield from self.root.glob(f"{TMP_PREFIX}*")
         for shard in self.root.iterdir():
             if shard.is_dir():
                 yield from shard.glob(f"{TMP_PREFIX}*")
@@ -220,12 +289,18 @@ def block_present(path: Path, size: int) -> bool:
 
 
 class BlockBatch:
-    """Puts into an :class:`FsBlockStore`; ``close`` fsyncs each touched shard directory once."""
+    """Puts into an :class:`FsBlockStore` that become durable together when the batch closes.
+
+    Each put is atomic at once (temp file, rename) but is not fsynced; ``close`` makes the whole
+    batch durable with one filesystem sync. Callers write the pin that protects the blocks only
+    after ``close``, so a crash can leave unpinned blocks (gc removes them) but never a pin over
+    blocks that were lost. A block torn by a crash has the wrong size or hash: ``put`` rewrites
+    the first, ``get`` refuses the second.
+    """
 
     def __init__(self, store: FsBlockStore) -> None:
         self._store = store
-        self._dirs: set[Path] = set()
-        self._lock = threading.Lock()
+        self._written = False
 
     def put(self, cid: CID, data: bytes) -> None:
         """Store one block (atomic now, durable once the batch closes)."""
@@ -234,22 +309,14 @@ class BlockBatch:
         path = self._store.path_for(cid)
         if block_present(path, len(data)):
             return
-        path.parent.mkdir(exist_ok=True)
-        tmp = _write_tmp(path, data, sync=self._store.sync)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink(tmp)
-            raise
-        with self._lock:
-            self._dirs.add(path.parent)
+        self._store.write_file(path, data, sync=False)
+        self._written = True
 
     def close(self) -> None:
-        """Make every rename of the batch durable."""
-        if self._store.sync:
-            for d in sorted(self._dirs):
-                fsync_dir(d)
-        self._dirs.clear()
+        """Make every block of the batch durable (when the store syncs)."""
+        if self._written and self._store.sync:
+            sync_filesystem(self._store.root)
+        self._written = False
 
     def __enter__(self) -> BlockBatch:
         return self

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from bacalao.blockstore.base import BlockStore, cid_for_multihash
-from bacalao.blockstore.fs import FsBlockStore, block_present, fsync_dir
+from bacalao.blockstore.fs import FsBlockStore, block_present, sync_filesystem
 from bacalao.blockstore.locks import FileRWLock, RWLock, ThreadRWLock
 from bacalao.blockstore.memory import MemoryBlockStore
 from bacalao.blockstore.pins import JsonPinStore, MemoryPinStore, PinStore
@@ -199,15 +199,13 @@ class Repo:
         with self.lock.shared(), self._staging() as staged:
             reader = CarReader(stream)
             roots = list(reader.header.roots)
-            # Staged files need no directory fsync: they are renamed out of staging on commit.
-            sink = staged.batch() if isinstance(staged, FsBlockStore) else staged
             for cid, block in reader:
                 if len(block) > MAX_BLOCK_SIZE and not allow_big_block:
                     raise InvalidInput(
                         f"block {cid} is {len(block)} bytes, over the {MAX_BLOCK_SIZE} byte limit",
                         hint="peers will not exchange it; pass --allow-big-block to import anyway",
                     )
-                sink.put(cid, block)
+                staged.put(cid, block)
             if pin_roots:
                 overlay = _Overlay(staged, self.blocks)
                 for root in roots:
@@ -236,7 +234,8 @@ class Repo:
         name = f"{os.getpid()}-{threading.get_ident()}-{next(_staging_ids)}"
         where = self.staging_dir / name
         try:
-            yield FsBlockStore(where, sync=self.blocks.sync)
+            # Flat and unsynced: staged files are renamed into blocks/ (then synced) or dropped.
+            yield FsBlockStore(where, sync=False, shard=False)
         finally:
             shutil.rmtree(where, ignore_errors=True)
 
@@ -364,19 +363,14 @@ def _commit(staged: BlockStore, target: BlockStore) -> list[CID]:
     added: list[CID] = []
     try:
         if isinstance(staged, FsBlockStore) and isinstance(target, FsBlockStore):
-            dirs: set[Path] = set()
             for mh, src in list(staged.iter_files()):
                 cid = cid_for_multihash(mh)
-                dest = target.path_for(cid)
-                if block_present(dest, src.stat().st_size):
+                if block_present(target.path_for(cid), src.stat().st_size):
                     continue
-                dest.parent.mkdir(exist_ok=True)
-                os.replace(src, dest)
+                target.move_in(src, cid)
                 added.append(cid)
-                dirs.add(dest.parent)
-            if target.sync:
-                for d in dirs:
-                    fsync_dir(d)
+            if added and target.sync:
+                sync_filesystem(target.root)  # every new block durable before the pin is written
         else:
             for cid in list(staged.iter_cids()):
                 if not target.has(cid):
