@@ -156,6 +156,8 @@ def resolve_profile(
             )
         if key == "kubo-v0" and cid_version == 1:
             profile = PROFILES["cid-v1"]
+        elif key == "cid-v1" and cid_version == 0:
+            profile = PROFILES["kubo-v0"]  # its raw leaves only came from CIDv1
         else:
             # Kubo: CidVersion > 0 && !RawLeavesSet => RawLeaves. A profile's own raw-leaves
             # setting counts as "set" (it comes from Import.UnixFSRawLeaves).

@@ -31,6 +31,7 @@ def test_resolve_profile() -> None:
     assert resolve_profile(cid_version=0) is PROFILES["kubo-v0"]
     assert resolve_profile(cid_version=1) is PROFILES["cid-v1"]
     assert resolve_profile("kubo-v0", 1) is PROFILES["cid-v1"]
+    assert resolve_profile("cid-v1", 0) is PROFILES["kubo-v0"]
     assert resolve_profile("unixfs-v0-2015") is PROFILES["kubo-v0"]
     assert resolve_profile("unixfs-v1-2025") is PROFILES["unixfs-v1-2025"]
     p = resolve_profile("unixfs-v1-2025", 0)  # the profile's raw leaves count as "set"
