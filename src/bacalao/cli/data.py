@@ -37,7 +37,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help=f"Where blocks and pins live [default: ${ENV_DATA_DIR} or ~/.bacalao].",
+        help=f"Where blocks and pins live (default: ${ENV_DATA_DIR}, else ~/.bacalao).",
         show_default=False,
     ),
 ]
@@ -311,7 +311,7 @@ def get(
     target: Target,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Where to write it [default: ./<name or CID>]."),
+        typer.Option("--out", "-o", help="Where to write it (default: ./NAME, or ./CID)."),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
