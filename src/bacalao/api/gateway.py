@@ -68,14 +68,19 @@ def car_chunks(
     buf = bytearray(varint.encode(len(header)) + header)
     sent = path_blocks or {}
     rest = ((cid, block) for cid, block in iter_dag(getter, target) if cid not in sent)
-    for cid, block in chain(sent.items(), rest):
-        raw = cid.bytes
-        buf += varint.encode(len(raw) + len(block))
-        buf += raw
-        buf += block
-        if len(buf) >= CHUNK:
+    try:
+        for cid, block in chain(sent.items(), rest):
+            raw = cid.bytes
+            buf += varint.encode(len(raw) + len(block))
+            buf += raw
+            buf += block
+            if len(buf) >= CHUNK:
+                yield bytes(buf)
+                buf.clear()
+    except BacalaoError:
+        if buf:  # everything before the bad block still goes out
             yield bytes(buf)
-            buf.clear()
+        raise
     if buf:
         yield bytes(buf)
 

@@ -1,0 +1,217 @@
+"""The blocking client: :class:`Client` sends :class:`~bacalao.client._base.Call` s with httpx."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from bacalao.client._base import LONG_POLL_S, BaseClient, Call, parse_log_line, still_running
+from bacalao.client._types import JobDescription, LogLine, Page, SubmitResult, WaitResult
+
+if TYPE_CHECKING:
+    from bacalao.models import Execution, Job, JobHistory, NodeInfo, PublishedResult
+
+T = TypeVar("T")
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+class Client(BaseClient):
+    """A blocking client of a bacalao (or Bacalhau v1) API.
+
+    ``api`` defaults to ``$BACALAO_API`` or ``http://127.0.0.1:1234``. Use as a context manager, or
+    call :meth:`close`. ``transport`` replaces httpx's (e.g. ``httpx.MockTransport`` in tests).
+    Every method raises a :class:`~bacalao.errors.BacalaoError`: the server's own error, or
+    :class:`~bacalao.errors.Unavailable` when the API cannot be reached.
+    """
+
+    def __init__(
+        self,
+        api: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(api, timeout=timeout)
+        self._http = httpx.Client(base_url=self.api, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise self._unreachable(_describe(exc)) from None
+
+    def _send(self, call: Call[T], *, timeout: float | None = None) -> T:
+        with self._translate():
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.json,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        return self._read(call, response.status_code, response.content)
+
+    @contextlib.contextmanager
+    def _stream(self, call: Call[Any], *, follow: bool = False) -> Iterator[httpx.Response]:
+        timeout = httpx.Timeout(self.timeout, read=None) if follow else httpx.USE_CLIENT_DEFAULT
+        with (
+            self._translate(),
+            self._http.stream(
+                call.method, call.path, params=call.params, timeout=timeout
+            ) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise self._error(response.status_code, response.content)
+            yield response
+
+    # -- operations ------------------------------------------------------------------------------
+    def alive(self) -> bool:
+        """Whether the API answers ``/api/v1/agent/alive`` with OK."""
+        return self._send(self._alive())
+
+    def version(self) -> dict[str, str]:
+        """The server's ``BuildVersionInfo`` (``GitVersion``, ``Major``, ``Minor``…)."""
+        return self._send(self._version())
+
+    def submit(self, job: Job | Mapping[str, Any]) -> SubmitResult:
+        """Submit a job (a :class:`~bacalao.models.Job` or a Bacalhau-shaped dict)."""
+        return self._send(self._submit(job))
+
+    def get_job(self, job_id: str) -> Job:
+        """The job with this ID (or unique ID prefix)."""
+        return self._send(self._get_job(job_id))
+
+    def describe_job(self, job_id: str) -> JobDescription:
+        """The job with its executions and history, in one request."""
+        return self._send(self._describe_job(job_id))
+
+    def list_jobs(
+        self,
+        *,
+        limit: int | None = None,
+        next_token: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        namespace: str = "",
+        labels: Mapping[str, str] | None = None,
+    ) -> Page[Job]:
+        """One page of jobs, oldest first (``reverse`` for newest first); pass the page's
+        ``next_token`` back for the next one."""
+        call = self._list_jobs(
+            limit=limit,
+            next_token=next_token,
+            order_by=order_by,
+            reverse=reverse,
+            namespace=namespace,
+            labels=labels,
+        )
+        return self._send(call)
+
+    def stop_job(self, job_id: str, reason: str = "") -> str:
+        """Stop a job; returns the evaluation ID ("" if it had already stopped)."""
+        return self._send(self._stop_job(job_id, reason))
+
+    def executions(self, job_id: str) -> Page[Execution]:
+        """The job's executions."""
+        return self._send(self._executions(job_id))
+
+    def history(
+        self,
+        job_id: str,
+        *,
+        event_type: str = "all",
+        execution_id: str = "",
+        node_id: str = "",
+        since_seq: int = 0,
+    ) -> Page[JobHistory]:
+        """The job's history (``event_type``: all, job or execution), oldest first."""
+        call = self._history(
+            job_id,
+            event_type=event_type,
+            execution_id=execution_id,
+            node_id=node_id,
+            since_seq=since_seq,
+        )
+        return self._send(call)
+
+    def results(self, job_id: str) -> Page[PublishedResult]:
+        """The job's published results (``{Type: ipfs, Params: {CID}}`` each)."""
+        return self._send(self._results(job_id))
+
+    def wait(self, job_id: str, *, since: int = 0, timeout: float = LONG_POLL_S) -> WaitResult:
+        """Long-poll once: returns when the job has history newer than ``since``, is terminal, or
+        ``timeout`` seconds pass. Feed the result's ``seq`` back as ``since``."""
+        call = self._wait(job_id, since=since, timeout=timeout)
+        return self._send(call, timeout=timeout + self.timeout)
+
+    def wait_for(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[WaitResult], None] | None = None,
+    ) -> WaitResult:
+        """Wait until the job is terminal, calling ``on_update`` at every change; raises
+        a retryable ``wait_timeout`` error after ``timeout`` seconds (the job goes on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        since = 0
+        while True:
+            left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise still_running(job_id, timeout)
+            result = self.wait(job_id, since=since, timeout=min(LONG_POLL_S, left))
+            if on_update is not None and (result.seq != since or result.is_terminal):
+                on_update(result)
+            if result.is_terminal:
+                return result
+            since = result.seq
+
+    def logs(
+        self, job_id: str, *, execution_id: str = "", follow: bool = False
+    ) -> Iterator[LogLine]:
+        """The output of an execution (the latest by default) as it is written; with ``follow``
+        until the execution ends."""
+        call = self._logs(job_id, execution_id=execution_id, follow=follow)
+        with self._stream(call, follow=follow) as response, self._translate():
+            for line in response.iter_lines():
+                entry = parse_log_line(line)
+                if entry is not None:
+                    yield entry
+
+    def list_nodes(self) -> Page[NodeInfo]:
+        """The compute nodes the orchestrator knows."""
+        return self._send(self._list_nodes())
+
+    def get_node(self, node_id: str) -> NodeInfo:
+        """One node."""
+        return self._send(self._get_node(node_id))
+
+    def iter_car(self, cid: str, path: str = "") -> Iterator[bytes]:
+        """The CARv1 of the DAG at ``cid[/path]`` from the gateway, as raw chunks (unverified:
+        see :func:`bacalao.client.results.download`)."""
+        with self._stream(self._car(cid, path), follow=True) as response, self._translate():
+            yield from response.iter_bytes()
