@@ -336,6 +336,8 @@ class ComputeNode:
         await self._handle(Published(eid, cid, stimulus_id=f"pub-{eid}"))
 
     def _store_result(self, run: _Run, result: ExecutionResult) -> str:
+        if run.job.task.publisher.discards:
+            return ""
         result_dir = run.run_dir / "result"
         write_result_layout(result_dir, result)
         node = self.repo.add_path(result_dir, resolve_profile(None, 1), hidden=True)

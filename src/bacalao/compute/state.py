@@ -164,27 +164,25 @@ class ComputeState:
     executions: dict[str, LocalExecution] = field(default_factory=dict)
     queue: list[str] = field(default_factory=list)
     _seq: int = 0
+    _holding: set[str] = field(default_factory=set)
+    _used_cpu: float = 0.0
+    _used_memory: int = 0
+    _used_gpus: int = 0
     stimulus_log: list[tuple[str, str]] = field(default_factory=list)
 
     # -- capacity views ------------------------------------------------------------------------
-    def _active(self) -> list[LocalExecution]:
-        return [
-            e
-            for e in self.executions.values()
-            if e.state in (LocalState.RUNNING, LocalState.PUBLISHING)
-            or (e.state is LocalState.BID_ACCEPTED and e.execution_id not in self.queue)
-        ]
-
+    # ``_holding`` is the set of executions that hold capacity: started (StartRun issued) and not
+    # yet terminal. It is kept up to date on every move, so capacity checks cost O(1).
     def used(self) -> Need:
-        active = self._active()
+        held = [self.executions[i] for i in self._holding]
         return Need(
-            cpu=sum(e.need.cpu for e in active),
-            memory=sum(e.need.memory for e in active),
-            gpus=sum(len(e.gpus) for e in active),
+            cpu=sum(e.need.cpu for e in held),
+            memory=sum(e.need.memory for e in held),
+            gpus=sum(len(e.gpus) for e in held),
         )
 
     def free_gpus(self) -> list[int]:
-        taken = {g for e in self._active() for g in e.gpus}
+        taken = {g for i in self._holding for g in self.executions[i].gpus}
         return [g for g in self.gpu_indexes if g not in taken]
 
     def fits_at_all(self, need: Need) -> str | None:
@@ -198,14 +196,26 @@ class ComputeState:
         return None
 
     def _fits_now(self, need: Need) -> bool:
-        used = self.used()
-        if self.max_jobs and len(self._active()) >= self.max_jobs:
+        if self.max_jobs and len(self._holding) >= self.max_jobs:
             return False
         return (
-            used.cpu + need.cpu <= self.cpu + 1e-9
-            and used.memory + need.memory <= self.memory
-            and need.gpus <= len(self.free_gpus())
+            self._used_cpu + need.cpu <= self.cpu + 1e-9
+            and self._used_memory + need.memory <= self.memory
+            and need.gpus <= len(self.gpu_indexes) - self._used_gpus
         )
+
+    def _hold(self, ex: LocalExecution) -> None:
+        self._holding.add(ex.execution_id)
+        self._used_cpu += ex.need.cpu
+        self._used_memory += ex.need.memory
+        self._used_gpus += len(ex.gpus)
+
+    def _release(self, ex: LocalExecution) -> None:
+        if ex.execution_id in self._holding:
+            self._holding.discard(ex.execution_id)
+            self._used_cpu -= ex.need.cpu
+            self._used_memory -= ex.need.memory
+            self._used_gpus -= len(ex.gpus)
 
     # -- the one entry point ---------------------------------------------------------------------
     def handle(self, event: Event) -> list[Instruction]:
@@ -253,13 +263,19 @@ class ComputeState:
         order = sorted(
             self.queue, key=lambda i: (-self.executions[i].priority, self.executions[i].seq)
         )
+        started = set()
         for eid in order:
+            if self.max_jobs and len(self._holding) >= self.max_jobs:
+                break
             ex = self.executions[eid]
             if not self._fits_now(ex.need):
                 continue
-            ex.gpus = tuple(self.free_gpus()[: ex.need.gpus])
-            self.queue.remove(eid)
+            ex.gpus = tuple(self.free_gpus()[: ex.need.gpus]) if ex.need.gpus else ()
+            self._hold(ex)
+            started.add(eid)
             out.append(StartRun(eid, ex.gpus))
+        if started:
+            self.queue = [i for i in self.queue if i not in started]
         return out
 
     def _cancel(self, ex: LocalExecution, reason: str) -> list[Instruction]:
@@ -281,6 +297,8 @@ class ComputeState:
             raise InvalidTransition(f"execution {ex.execution_id}: {ex.state} → {to} not allowed")
         ex.state = to
         ex.message = message or ex.message
+        if to.is_terminal:
+            self._release(ex)
 
     def forget(self, execution_id: str) -> None:
         """Drop a terminal execution from memory (the jobstore keeps its history)."""
@@ -291,9 +309,14 @@ class ComputeState:
     def validate(self) -> None:
         """Invariants, checked by tests after every scenario."""
         used = self.used()
+        assert abs(used.cpu - self._used_cpu) < 1e-6 and used.memory == self._used_memory
+        assert used.gpus == self._used_gpus
         assert used.cpu <= self.cpu + 1e-9, used
         assert used.memory <= self.memory, used
-        gpus = [g for e in self._active() for g in e.gpus]
+        gpus = [g for i in self._holding for g in self.executions[i].gpus]
         assert len(gpus) == len(set(gpus)), "a GPU handed out twice"
         for eid in self.queue:
             assert self.executions[eid].state is LocalState.BID_ACCEPTED
+            assert eid not in self._holding
+        for eid in self._holding:
+            assert not self.executions[eid].state.is_terminal

@@ -1,9 +1,11 @@
 """``Task.Publisher``: where an execution's results go, as ``{Type, Params}``.
 
-Every execution's outputs are imported into the node's content store as one result CID whatever
-the publisher; the publisher says where the results go *besides* (Bacalhau's ``ipfs`` and ``local``
-publish from that store, ``s3`` uploads a tarball). ``{}`` or ``{Type: ""}`` means none. Each
-publisher plugin validates its own params with :meth:`SpecConfig.decode_params`.
+Every execution's outputs are imported into the node's content store as one result CID unless the
+publisher is ``noop``, which discards them (only the inline stdout/stderr and exit code are
+reported, as with Bacalhau's noop publisher); the publisher says where the results go *besides*
+(Bacalhau's ``ipfs`` and ``local`` publish from that store, ``s3`` uploads a tarball). ``{}`` or
+``{Type: ""}`` means the node's store only. Each publisher plugin validates its own params with
+:meth:`SpecConfig.decode_params`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ KNOWN_PUBLISHER_TYPES = ("ipfs", "local", "s3", "noop")
 
 class Publisher(SpecConfig):
     """A task's publisher: ``{Type, Params}`` with Type lower-cased; empty means none."""
+
+    @property
+    def discards(self) -> bool:
+        """True for ``noop``: the outputs are not stored at all."""
+        return self.type == "noop"
 
     @property
     def is_none(self) -> bool:
