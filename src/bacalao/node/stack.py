@@ -144,6 +144,8 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
             )
             await node.start()
             stack.computes.append(node)
+    if stack.orchestrator:
+        stack.orchestrator.resume()
     return stack
 
 

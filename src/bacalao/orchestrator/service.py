@@ -82,7 +82,12 @@ class Orchestrator:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Listen for node messages, start the evaluation worker, resume unfinished jobs."""
+        """Listen for node messages and start the evaluation worker.
+
+        Call :meth:`resume` once the compute nodes had their chance to register (the stack does
+        it after starting its own nodes), so recovered jobs are not judged against an empty
+        cluster.
+        """
         routes = {
             subjects.orchestrator(self.node_id, subjects.ON_EXECUTION_UPDATE): self._on_update,
             subjects.management(self.node_id, subjects.REGISTER_NODE): self._on_register,
@@ -91,7 +96,6 @@ class Orchestrator:
         for subject, handler in routes.items():
             self._subs.append(await self.bus.subscribe(subject, handler))
         self._worker = asyncio.get_running_loop().create_task(self._work())
-        self._recover()
 
     async def close(self) -> None:
         for sub in self._subs:
@@ -101,7 +105,7 @@ class Orchestrator:
         for t in list(self._tasks):
             t.cancel()
 
-    def _recover(self) -> None:
+    def resume(self) -> None:
         """After a restart: executions the nodes may have lost are failed, then re-evaluated.
 
         Nodes re-register when they come back; an execution whose node does not know it any more
