@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bacalao.errors import InvalidInput
-from bacalao.executors.base import Mount
+from bacalao.executors.base import ContentRef, Mount
 from bacalao.ipld.blocks import BlockGetter
 from bacalao.ipld.cid import CID
 from bacalao.models.input_source import InputSource
@@ -53,6 +53,17 @@ def materialise(
         total += size
         mounts.append(Mount(path, target, read_only=True))
     return mounts, total
+
+
+def materialise_content(
+    refs: dict[str, str], getter: BlockGetter, dest: Path
+) -> dict[str, ContentRef]:
+    """Write out the content an engine named by CID (its module, its script) under ``dest``."""
+    out: dict[str, ContentRef] = {}
+    for i, (name, cid_text) in enumerate(sorted(refs.items())):
+        path, _ = _ipfs(getter, cid_text, dest / f"{i}")
+        out[name] = ContentRef(cid_text, path)
+    return out
 
 
 def _ipfs(getter: BlockGetter, cid_text: str, into: Path) -> tuple[Path, int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bacalao.blockstore.repo import Repo
 from bacalao.compute import bidding
-from bacalao.compute.inputs import materialise
+from bacalao.compute.inputs import materialise, materialise_content
 from bacalao.compute.state import (
     Accepted,
     CancelRequested,
@@ -34,7 +34,12 @@ from bacalao.compute.state import (
     StartRun,
 )
 from bacalao.errors import BacalaoError
-from bacalao.executors.base import ExecutionRequest, ExecutionResult, write_result_layout
+from bacalao.executors.base import (
+    ExecutionRequest,
+    ExecutionResult,
+    content_refs,
+    write_result_layout,
+)
 from bacalao.executors.registry import ExecutorRegistry
 from bacalao.ipld.profiles import resolve_profile
 from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandResult
@@ -290,6 +295,13 @@ class ComputeNode:
                 run.run_dir / "inputs",
                 allowed_paths=self.config.allowed_paths,
             )
+            executor = self.executors.get(task.engine.type)
+            content = await asyncio.to_thread(
+                materialise_content,
+                content_refs(executor, task.engine.params),
+                self.repo.reader(),
+                run.run_dir / "content",
+            )
             outputs = run.run_dir / "result" / "outputs"
             outputs.mkdir(parents=True, exist_ok=True)
             need = _need_of(run.job)
@@ -309,9 +321,10 @@ class ComputeNode:
                 network=task.network.type.value.lower() if task.network else "none",
                 timeout_s=float(timeouts.effective_execution_timeout()),
                 labels={"bacalao.job": run.job.id, "bacalao.node": self.id},
+                content=content,
             )
             await self._handle(RunStarted(eid, stimulus_id=f"start-{eid}"))
-            result = await self.executors.get(task.engine.type).run(req)
+            result = await executor.run(req)
         except asyncio.CancelledError:
             return
         except BacalaoError as e:

@@ -49,6 +49,15 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class ContentRef:
+    """Content an engine needs besides the job's inputs (a WebAssembly module, a script), named
+    by CID and written out by the compute node before the run: ``path`` is on the host."""
+
+    cid: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class ExecutionRequest:
     """Everything an executor needs to run one execution; built by the compute node.
 
@@ -73,6 +82,8 @@ class ExecutionRequest:
     network: str = "none"
     timeout_s: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    #: name -> content the engine asked for through ``content_refs`` (see :class:`Executor`)
+    content: dict[str, ContentRef] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -139,6 +150,18 @@ class Executor(Protocol):
     async def cancel(self, execution_id: str) -> None:
         """Stop a running execution (its container or process tree); a no-op if none is running."""
         ...
+
+
+def content_refs(executor: Executor, params: dict) -> dict[str, str]:
+    """Name -> CID of the content an engine needs written out before it runs.
+
+    An executor may define ``content_refs(params: dict) -> dict[str, str]`` (the wasm engine
+    names its entry module, the python engine a script given by CID); the compute node resolves
+    each CID in its store, writes it under the run directory and passes the paths in
+    :attr:`ExecutionRequest.content`. Engines without such content need not define it.
+    """
+    refs = getattr(executor, "content_refs", None)
+    return dict(refs(params)) if refs is not None else {}
 
 
 def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
