@@ -31,6 +31,13 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.command("devstack")(serve.devstack)
 
+    from bacalao.cli import docker, get, job, node
+
+    app.add_typer(job.app, name="job")
+    app.add_typer(docker.app, name="docker")
+    app.add_typer(node.app, name="node")
+    app.command("get")(get.get)
+
 
 _register()
 
