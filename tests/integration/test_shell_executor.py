@@ -6,13 +6,13 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import require
 
+from bacalao.errors import Unavailable
 from bacalao.executors.base import ExecutionRequest, Mount, write_result_layout
 from bacalao.executors.shell import ShellExecutor
 
@@ -55,6 +55,20 @@ def request(tmp_path: Path, command: str, *, mounts=(), stdin=None, **kw) -> Exe
     )
     fields.update(kw)
     return ExecutionRequest(**fields)
+
+
+def processes_running(marker: str) -> list[int]:
+    """Pids whose command line is exactly ``marker`` (e.g. ``sleep 31.5``), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+            except OSError:
+                continue
+            if cmdline == marker.encode():
+                found.append(int(entry.name))
+    return found
 
 
 async def test_reads_an_input_and_writes_outputs(shell, tmp_path, inputs):
@@ -122,15 +136,14 @@ async def test_logs_stream_while_running(shell, tmp_path):
 
 
 async def test_no_network_not_even_the_hosts_loopback(shell, tmp_path):
-    require(Path("/usr/bin/python3").exists(), "the probe uses the host's /usr/bin/python3")
+    require(shutil.which("bash") is not None, "the probe uses bash's /dev/tcp")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
     probe = (
-        "python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(2);"
-        f' sys.exit(s.connect_ex(("127.0.0.1", {port})))\''
-        "; echo rc=$?; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '"
+        f'timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/{port}" 2>/dev/null; echo rc=$?;'
+        " tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"
     )
     try:
         isolated = await shell.run(request(tmp_path, probe))
@@ -209,20 +222,23 @@ async def test_timeout_kills_the_whole_tree(shell, tmp_path):
     assert result.timed_out and result.exit_code is None
     assert result.error == "timed out after 1s"
     await asyncio.sleep(0.3)
-    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
-    assert left == "", f"processes survived the timeout: {left}"
+    assert processes_running(marker) == [], "processes survived the timeout"
     assert not (req.outputs_dir / "late").exists()
 
 
 async def test_cancel_reaches_the_process(shell, tmp_path):
     marker = f"sleep {41.5 + os.getpid() % 100}"
     task = asyncio.create_task(shell.run(request(tmp_path, marker, execution_id="e-cancel")))
-    await asyncio.sleep(0.5)
+    for _ in range(50):
+        if processes_running(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_running(marker), "the job's process is visible from the host while it runs"
     await shell.cancel("e-cancel")
     result = await asyncio.wait_for(task, 5)
     assert result.cancelled and result.error == "cancelled" and result.exit_code is None
     await asyncio.sleep(0.2)
-    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
+    assert processes_running(marker) == []
 
 
 async def test_memory_limit_is_reported_as_oom(shell, tmp_path):
@@ -252,6 +268,17 @@ async def test_missing_input_is_a_clear_error(shell, tmp_path):
     result = await shell.run(req)
     assert result.error and "does not exist on the node" in result.error
     assert result.exit_code is None
+
+
+async def test_missing_bwrap_is_unavailable(state_dir, tmp_path):
+    broken = ShellExecutor(state_dir=state_dir, bwrap="/nonexistent/bwrap")
+    assert await broken.is_installed() is False
+    result = await broken.run(request(tmp_path, "true"))
+    assert result.error.startswith("sandbox setup failed: prlimit:"), result
+    with pytest.raises(Unavailable, match="cannot start the shell sandbox"):
+        await ShellExecutor(state_dir=state_dir, prlimit="/nonexistent/prlimit").run(
+            request(tmp_path, "true")
+        )
 
 
 async def test_gpus_are_refused(shell, tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import Field, field_validator
 
+from bacalao.errors import Unavailable
 from bacalao.executors.base import (
     ExecutionRequest,
     ExecutionResult,
@@ -66,7 +67,11 @@ class ShellParams(EngineParams):
 
 
 class ShellExecutor:
-    """Runs shell one-liners under ``prlimit … bwrap …``; one instance per node."""
+    """Runs shell one-liners under ``prlimit … bwrap …``; one instance per node.
+
+    ``state_dir`` holds the generated ``/etc`` files (a fresh temporary directory when ``None``);
+    ``pids_limit`` is ``RLIMIT_NPROC`` and ``tmp_bytes`` the size of ``/tmp`` and ``/dev/shm``.
+    """
 
     engine_type = "shell"
 
@@ -107,7 +112,7 @@ class ShellExecutor:
             )  # fmt: skip
             try:
                 result = await self.run(req)
-            except OSError:
+            except Unavailable:
                 return False
         return result.ok
 
@@ -159,6 +164,11 @@ class ShellExecutor:
                     on_start=lambda handle: self._started(req.execution_id, handle),
                     clock=self._clock,
                 )
+        except OSError as exc:  # prlimit or bwrap missing, fork refused: the engine, not the job
+            raise Unavailable(
+                f"cannot start the shell sandbox: {exc}",
+                hint="install bubblewrap and util-linux (prlimit): scripts/test-env.sh",
+            ) from None
         finally:
             self._running.pop(req.execution_id, None)
             self._cancel_early.discard(req.execution_id)
@@ -221,7 +231,7 @@ def _explain(
         result.error = f"file size limit exceeded (limit {format_bytes(req.disk_bytes)})"
     elif result.exit_code not in (0, None):
         tail = _tail(result.stderr_path)
-        if result.exit_code == 1 and tail.startswith(b"bwrap: "):
+        if result.exit_code in (1, 126, 127) and tail.startswith((b"bwrap: ", b"prlimit: ")):
             result.error = f"sandbox setup failed: {tail.decode(errors='replace').strip()}"
         elif req.memory_bytes and _OOM_PATTERNS.search(tail):
             result.oom = True
