@@ -277,6 +277,21 @@ async def test_concurrent_executions(executor, docker_client, image, tmp_path):
         assert containers(docker_client, eid) == []
 
 
+async def test_remove_stale_sweeps_only_this_nodes_leftovers(docker_client, image, execution_id):
+    node = f"n-test-{os.getpid()}"
+    mine = {"bacalao.executor": "docker", LABEL_EXECUTION: execution_id, "bacalao.node": node}
+    other = dict(mine, **{"bacalao.node": node + "-other"})
+    docker_client.containers.create(image, ["true"], labels=mine)
+    kept = docker_client.containers.create(image, ["true"], labels=other)
+    ex = DockerExecutor(node_id=node)
+    try:
+        assert await ex.remove_stale() == 1
+        assert [c.id for c in containers(docker_client, execution_id)] == [kept.id]
+    finally:
+        kept.remove(force=True)
+        await ex.close()
+
+
 async def test_is_installed(executor):
     assert await executor.is_installed() is True
 

@@ -53,6 +53,7 @@ _logger = logging.getLogger(__name__)
 LABEL_EXECUTOR = "bacalao.executor"
 LABEL_EXECUTION = "bacalao.execution"
 LABEL_JOB = "bacalao.job"
+LABEL_NODE = "bacalao.node"
 NETWORK_MODES = {"none": "none", "host": "host", "full": "bridge"}
 _LOG_DRAIN_S = 5.0
 
@@ -106,6 +107,7 @@ def container_config(
     node_gid: int,
     pids_limit: int | None,
     tmp_bytes: int,
+    node_id: str = "",
 ) -> dict[str, Any]:
     """docker-py ``create_container`` keyword arguments for ``req``; ``host_config`` holds the
     keyword arguments of ``create_host_config``. Pure, so the hardening is unit-tested."""
@@ -137,6 +139,7 @@ def container_config(
         ]  # fmt: skip
     labels = {**req.labels, LABEL_EXECUTOR: "docker", LABEL_EXECUTION: req.execution_id}
     labels[LABEL_JOB] = req.job_id
+    labels[LABEL_NODE] = node_id
     config: dict[str, Any] = {
         "image": params.image,
         "command": list(params.parameters) or None,
@@ -162,7 +165,11 @@ def _bind(source: str, target: str, read_only: bool) -> dict[str, Any]:
 
 
 class DockerExecutor:
-    """Runs docker engine executions; one instance per node, sharing one Docker client."""
+    """Runs docker engine executions; one instance per node, sharing one Docker client.
+
+    ``node_id`` labels every container (``bacalao.node``) so :meth:`remove_stale` sweeps only this
+    node's. ``allow_pull`` lets a missing image be pulled (off: nodes run what they hold).
+    """
 
     engine_type = "docker"
 
@@ -176,7 +183,9 @@ class DockerExecutor:
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         max_threads: int = 64,
         clock: Callable[[], float] = time.monotonic,
+        node_id: str = "",
     ) -> None:
+        self._node_id = node_id
         self._client_factory = client_factory or _default_client
         self._client: Any = None
         self._allow_pull = allow_pull
@@ -238,10 +247,13 @@ class DockerExecutor:
             await self._kill(state.container_id)
 
     async def remove_stale(self) -> int:
-        """Remove containers this executor labelled and no longer runs (e.g. after a crash)."""
-        found = await self._call(
-            self._api().containers, all=True, filters={"label": f"{LABEL_EXECUTOR}=docker"}
-        )
+        """Remove this node's containers that it no longer runs (left by a crash).
+
+        Only containers labelled with this executor's ``node_id`` are touched: several nodes (a
+        devstack) may share one Docker daemon.
+        """
+        labels = [f"{LABEL_EXECUTOR}=docker", f"{LABEL_NODE}={self._node_id}"]
+        found = await self._call(self._api().containers, all=True, filters={"label": labels})
         running = {s.container_id for s in self._running.values()}
         stale = [c["Id"] for c in found if c["Id"] not in running]
         for cid in stale:
@@ -264,6 +276,7 @@ class DockerExecutor:
             node_gid=os.getegid(),
             pids_limit=self._pids_limit,
             tmp_bytes=self._tmp_bytes,
+            node_id=self._node_id,
         )
         cid = state.container_id = await self._create(config)
         # Attach before start (as `docker run` does): no output is lost, no log file is needed.

@@ -103,6 +103,7 @@ def test_container_fields():
         "bacalao.executor": "docker",
         "bacalao.execution": "e-1",
         "bacalao.job": "j-1",
+        "bacalao.node": "",
     }
     assert cfg["name"] == "bacalao-e-1"
     assert "user" not in cfg  # a root node: root inside, with no capabilities
