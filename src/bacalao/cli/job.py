@@ -148,7 +148,7 @@ def execution_rows(executions: list[Execution], wide: bool = False) -> list[dict
         rows.append(
             {
                 "id": e.id if wide else short(e.id),
-                "node": e.node_id,
+                "node": e.node_id if wide else short(e.node_id),
                 "state": e.state.value,
                 "desired": e.desired_state.state_type.value,
                 "exit": exit_code if exit_code >= 0 else "",
@@ -166,7 +166,7 @@ def history_rows(history: list[JobHistory], wide: bool = False) -> list[dict[str
             "time": _clock(h.time),
             "level": "job" if h.type.value == "JobLevel" else "execution",
             "execution": h.execution_id if wide else short(h.execution_id),
-            "node": h.node_id,
+            "node": h.node_id if wide else short(h.node_id),
             "topic": h.event.topic,
             "event": h.describe(),
         }
@@ -194,7 +194,7 @@ def describe(
     state = job.state.state_type.value + (f": {job.state.message}" if job.state.message else "")
     fields = {
         "ID": job.id,
-        "Name": job.name,
+        "Name": job.name if job.name != job.id else "",
         "Namespace": job.namespace,
         "Type": job.type.value,
         "State": state,

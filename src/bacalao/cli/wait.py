@@ -68,9 +68,9 @@ def status_text(update: WaitResult) -> str:
     parts = [f"{short(str(job.get('ID', '')))} {update.state}"]
     for execution in update.raw_executions:
         node = str(execution.get("NodeID") or "?")
-        parts.append(f"{node[:12]} {execution_state(execution)}")
+        parts.append(f"{short(node)} {execution_state(execution)}")
     message = (job.get("State") or {}).get("Message")
-    if message and not update.is_terminal:
+    if message and message != update.state and not update.is_terminal:
         parts.append(str(message))
     return " · ".join(parts)
 
