@@ -77,12 +77,13 @@ class OrchestratorAPI(Protocol):
     def get_node(self, node_id: str) -> NodeInfo: ...
 
 
-def orchestrator(request: Request) -> OrchestratorAPI:
-    """FastAPI dependency: the app's orchestrator."""
+async def orchestrator(request: Request) -> OrchestratorAPI:
+    """FastAPI dependency: the app's orchestrator (async: a sync dependency would cost a
+    thread-pool hop on every request)."""
     return request.app.state.orchestrator
 
 
-def blocks(request: Request) -> BlockGetter:
+async def blocks(request: Request) -> BlockGetter:
     """FastAPI dependency: the gateway's block getter (503 when this node serves none)."""
     getter = request.app.state.blocks
     if getter is None:
