@@ -7,6 +7,7 @@ imported before a command runs: ``job list`` never loads pydantic (it prints the
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -240,10 +241,16 @@ def logs(
 ) -> None:
     """Print a job's stdout (to stdout) and stderr (to stderr); ``-f`` follows it live."""
     with connect(api) as client:
-        for line in client.logs(job_id, execution_id=execution_id, follow=follow):
-            stream = sys.stdout if line.stream == "stdout" else sys.stderr
-            stream.write(line.text)
-            stream.flush()
+        try:
+            for line in client.logs(job_id, execution_id=execution_id, follow=follow):
+                stream = sys.stdout if line.stream == "stdout" else sys.stderr
+                stream.write(line.text)
+                stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`… | head`): stop quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
 
 @app.command("stop")
