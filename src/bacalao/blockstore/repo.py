@@ -173,6 +173,17 @@ class Repo:
         return _TrustingView(self.blocks)
 
     @contextlib.contextmanager
+    def adding(self) -> Iterator[BlockStore]:
+        """A sink for blocks a caller builds itself (merged trees, aggregates): gc waits while it
+        is open. Pin the root with :meth:`pin_trusted` after the block is stored."""
+        with self.lock.shared(), self._sink() as sink:
+            yield sink
+
+    def pin_trusted(self, cid: CID) -> None:
+        """Pin a root whose DAG the caller knows is complete (it just stored or linked it)."""
+        self._pin_trusted([cid])
+
+    @contextlib.contextmanager
     def _sink(self) -> Iterator[BlockStore]:
         if isinstance(self.blocks, FsBlockStore):
             with self.blocks.batch() as batch:

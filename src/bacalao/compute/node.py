@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bacalao.blockstore.repo import Repo
 from bacalao.compute import bidding
+from bacalao.compute.exchange import PeerFetcher, held_bytes, serve_block
 from bacalao.compute.inputs import materialise, materialise_content
 from bacalao.compute.state import (
     Accepted,
@@ -41,6 +42,7 @@ from bacalao.executors.base import (
     write_result_layout,
 )
 from bacalao.executors.registry import ExecutorRegistry
+from bacalao.ipld.cid import CID
 from bacalao.ipld.profiles import resolve_profile
 from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandResult
 from bacalao.models.input_source import InputSource
@@ -82,6 +84,8 @@ class _Run:
     task: asyncio.Task[None] | None = None
     result: ExecutionResult | None = None
     bytes_read: int = 0
+    peers: list[str] = field(default_factory=list)
+    fetcher: PeerFetcher | None = None
 
 
 class ComputeNode:
@@ -122,6 +126,10 @@ class ComputeNode:
             subjects.ASK_FOR_BID: self._on_ask_for_bid,
             subjects.CANCEL_EXECUTION: self._on_cancel,
             subjects.EXECUTION_LOGS: self._on_logs,
+            subjects.GET_BLOCK: self._on_get_block,
+            subjects.LOCALITY: self._on_locality,
+            subjects.LIST_FILES: self._on_list_files,
+            subjects.BUILD_TREE: self._on_build_tree,
         }
         for method, handler in handlers.items():
             self._subs.append(await self.bus.subscribe(subjects.compute(self.id, method), handler))
@@ -239,7 +247,7 @@ class ComputeNode:
             else list(task.input_sources)
         )
         run_dir = self.config.work_dir / "executions" / ask.execution_id
-        self._runs[ask.execution_id] = _Run(job, inputs, run_dir)
+        self._runs[ask.execution_id] = _Run(job, inputs, run_dir, peers=list(ask.peers))
         reply = m.BidReply(accepted=True).to_envelope(self.id)
         instructions = self.state.handle(
             Accepted(ask.execution_id, need, job.priority, stimulus_id=f"ask-{ask.execution_id}")
@@ -262,6 +270,67 @@ class ComputeNode:
         done = ex is None or ex.state.is_terminal
         out = await asyncio.to_thread(_read_logs, run_dir, req)
         return m.LogsReply(stdout=out[0], stderr=out[1], done=done).to_envelope(self.id)
+
+    # -- data: block exchange and dataset operations --------------------------------------------
+    def fetcher(self, peers: Sequence[str]) -> PeerFetcher:
+        """A block getter over this node's store that fetches what it lacks from ``peers``."""
+        return PeerFetcher(
+            self.repo, self.bus, asyncio.get_running_loop(), node_id=self.id, peers=peers
+        )
+
+    async def _on_get_block(self, env: Envelope) -> Envelope:
+        return await asyncio.to_thread(serve_block, self.repo, env, self.id)
+
+    async def _on_locality(self, env: Envelope) -> Envelope:
+        req = m.Locality.from_envelope(env)
+
+        def measure() -> dict[str, int]:
+            out = {}
+            for text in req.cids:
+                try:
+                    out[text] = held_bytes(self.repo, CID.decode(text))
+                except BacalaoError:
+                    out[text] = 0
+            return out
+
+        held = await asyncio.to_thread(measure)
+        return m.LocalityReply(held=held).to_envelope(self.id)
+
+    async def _on_list_files(self, env: Envelope) -> Envelope:
+        from bacalao.ipld.tree import list_files
+
+        req = m.ListFiles.from_envelope(env)
+        getter = self.fetcher(req.peers)
+        try:
+            files = await asyncio.to_thread(list_files, getter, CID.decode(req.cid), req.glob)
+        except BacalaoError as e:
+            return m.FilesReply(error=e.message).to_envelope(self.id)
+        infos = [m.FileInfo(path=f.path, cid=str(f.cid), size=f.size) for f in files]
+        return m.FilesReply(files=infos).to_envelope(self.id)
+
+    async def _on_build_tree(self, env: Envelope) -> Envelope:
+        req = m.BuildTree.from_envelope(env)
+        getter = self.fetcher(req.peers)
+        try:
+            cid = await asyncio.to_thread(self._build_tree, getter, req)
+        except BacalaoError as e:
+            return m.TreeReply(error=e.message, hint=e.hint or "").to_envelope(self.id)
+        return m.TreeReply(cid=cid).to_envelope(self.id)
+
+    def _build_tree(self, getter: PeerFetcher, req: m.BuildTree) -> str:
+        from bacalao.ipld.exporter import resolve
+        from bacalao.ipld.tree import aggregate, merge_union
+
+        profile = resolve_profile(None, 1)
+        roots = [(name, CID.decode(cid)) for name, cid in req.roots]
+        with self.repo.adding() as sink:
+            if req.kind == "union":
+                roots = [(n, resolve(getter, c, req.subdir)) for n, c in roots]
+                node = merge_union(getter, roots, profile, sink)
+            else:
+                node = aggregate(getter, roots, profile, sink)
+        self.repo.pin_trusted(node.cid)
+        return str(node.cid)
 
     # -- acting on instructions -----------------------------------------------------------------
     def _spawn_act(self, instructions: list[Instruction]) -> None:
@@ -288,10 +357,12 @@ class ComputeNode:
         run = self._runs[eid]
         task = run.job.task
         try:
+            getter = self.fetcher(run.peers)
+            run.fetcher = getter
             mounts, run.bytes_read = await asyncio.to_thread(
                 materialise,
                 run.inputs,
-                self.repo.reader(),
+                getter,
                 run.run_dir / "inputs",
                 allowed_paths=self.config.allowed_paths,
             )
@@ -299,7 +370,7 @@ class ComputeNode:
             content = await asyncio.to_thread(
                 materialise_content,
                 content_refs(executor, task.engine.params),
-                self.repo.reader(),
+                getter,
                 run.run_dir / "content",
             )
             outputs = run.run_dir / "result" / "outputs"
@@ -392,8 +463,11 @@ class ComputeNode:
 def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
     """Fill in the run output and metering; judge whether a failure is the job's own."""
     result = run.result
+    fetched = run.fetcher.fetched_bytes if run.fetcher else 0
     if result is None:
-        return update.model_copy(update={"metering": Metering(BytesRead=run.bytes_read)})
+        return update.model_copy(
+            update={"metering": Metering(BytesRead=run.bytes_read, BytesFetched=fetched)}
+        )
     message, retryable, state = update.message, update.retryable, update.state
     if state == "Completed" and (result.error or result.exit_code != 0):
         state = "Failed"
@@ -411,6 +485,7 @@ def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
         CPUSeconds=result.metering.get("cpu_s", 0.0),
         WallSeconds=result.metering.get("wall_s", 0.0),
         BytesRead=run.bytes_read,
+        BytesFetched=fetched,
     )
     return update.model_copy(
         update={

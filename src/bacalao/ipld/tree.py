@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from bacalao.errors import InvalidInput
 from bacalao.ipld.blocks import BlockGetter
-from bacalao.ipld.cid import CID
+from bacalao.ipld.cid import CID, RAW
 from bacalao.ipld.directory import build_directory
 from bacalao.ipld.imported import BlockSink, ImportedNode
 from bacalao.ipld.profiles import ImportProfile
@@ -75,7 +75,9 @@ def glob_match(pattern: str, path: str) -> bool:
 def list_files(getter: BlockGetter, root: CID, pattern: str = "") -> list[FileEntry]:
     """Every file under ``root`` (recursively, sorted by path) whose path matches ``pattern``.
 
-    A root that is itself a file is listed under its CID string.
+    Only directory blocks and the root blocks of multi-block files are read, so listing a
+    dataset held elsewhere fetches almost nothing. A root that is itself a file is listed under
+    its CID string.
     """
     node = load(getter, root)
     if node.kind not in ("directory", "hamt"):
@@ -89,6 +91,10 @@ def list_files(getter: BlockGetter, root: CID, pattern: str = "") -> list[FileEn
         prefix, directory = stack.pop()
         for link in dir_links(getter, directory):
             path = f"{prefix}{link.name}"
+            if link.cid.codec == RAW:  # a one-block file: never fetch its bytes to list it
+                if glob_match(pattern, path):
+                    out.append(FileEntry(path, link.cid, link.tsize, link.tsize))
+                continue
             child = load(getter, link.cid)
             if child.kind in ("directory", "hamt"):
                 stack.append((path + "/", child))

@@ -61,7 +61,11 @@ class NodeRegistry:
     def held_bytes(self, cid: str) -> int:
         return max((e.held.get(cid, 0) for e in self._nodes.values()), default=0)
 
-    def snapshot(self, now_ns: int) -> list[NodeSnapshot]:
+    def snapshot(
+        self, now_ns: int, *, held: dict[str, dict[str, int]] | None = None
+    ) -> list[NodeSnapshot]:
+        """Every node as the scheduler sees it; ``held`` adds per-CID locality (node -> cid ->
+        bytes) learnt for one job to what the nodes reported of their roots."""
         out = []
         for nid, e in sorted(self._nodes.items()):
             total = e.info.total
@@ -78,7 +82,7 @@ class NodeRegistry:
                     used_gpus=sum(r.gpus for r in e.load.values()),
                     running=len(e.load),
                     connected=now_ns - e.last_seen_ns <= self.heartbeat_timeout_ns,
-                    held=dict(e.held),
+                    held={**e.held, **(held or {}).get(nid, {})},
                 )
             )
         return out

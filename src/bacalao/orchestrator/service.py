@@ -30,6 +30,7 @@ from bacalao.orchestrator import logs as logstream
 from bacalao.orchestrator.nodes import NodeRegistry
 from bacalao.orchestrator.scheduler import Plan, Snapshot, schedule
 from bacalao.orchestrator.selection import Requirements
+from bacalao.orchestrator.stages import Stages
 from bacalao.transport import Bus, Envelope, subjects
 from bacalao.transport import messages as m
 
@@ -72,6 +73,7 @@ class Orchestrator:
         self.ids = ids
         self.validators = validators
         self.nodes = NodeRegistry(heartbeat_timeout_s=heartbeat_timeout_s)
+        self.stages = Stages(self)
         self.bid_timeout_s = bid_timeout_s
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -119,7 +121,7 @@ class Orchestrator:
                 stimulus_id="recover",
             )
         for job in self.store.in_progress_jobs():
-            self._enqueue(job.id)
+            self.enqueue(job.id)
 
     # -- the API surface ------------------------------------------------------------------------
     async def submit_job(self, job: Job) -> SubmitResult:
@@ -134,7 +136,7 @@ class Orchestrator:
             update={"meta": {**job.meta, "bacalao.org/requester.id": self.node_id}}
         )
         stored = self.store.create_job(job, stimulus_id="submit")
-        self._enqueue(stored.id)
+        self.enqueue(stored.id)
         return SubmitResult(stored.id, self.ids("ev"), warnings)
 
     def get_job(self, job_id: str) -> Job:
@@ -175,8 +177,8 @@ class Orchestrator:
         self.store.update_job_state(
             job.id, JobStateType.STOPPED, reason or "stopped by the user", stimulus_id="stop"
         )
-        self._touch(job.id)
-        self._enqueue(job.id)
+        self.touch(job.id)
+        self.enqueue(job.id)
         return self.ids("ev")
 
     def list_executions(self, job_id: str) -> list[Execution]:
@@ -203,11 +205,30 @@ class Orchestrator:
         return items
 
     def results(self, job_id: str) -> list[PublishedResult]:
+        """The job's result: the merged (or reduced) CID of a sharded job, else every completed
+        execution's published result."""
+        job = self.store.get_job(job_id)
+        if job.sharding is not None:
+            return self._sharded_results(job)
         return [
             e.published_result
             for e in self.list_executions(job_id)
             if e.state is ES.COMPLETED and e.published_result and e.published_result.type
         ]
+
+    def _sharded_results(self, job: Job) -> list[PublishedResult]:
+        shards = self.stages.plan_of(job)
+        if shards is None or job.state_type is not JobStateType.COMPLETED:
+            return []
+        if job.reduce is not None:
+            reduce = [
+                e
+                for e in self.store.list_executions(job.id)
+                if e.shard_index == len(shards.shards) and e.state is ES.COMPLETED
+            ]
+            return [e.published_result for e in reduce[-1:] if e.published_result]
+        merged = self.stages.merged_of(job)
+        return [PublishedResult(Type="ipfs", Params={"CID": merged})] if merged else []
 
     async def wait(self, job_id: str, *, since_seq: int, timeout: float) -> int:
         """Long-poll: the newest history seq once it passes ``since_seq``, or at the timeout."""
@@ -242,15 +263,15 @@ class Orchestrator:
         return self.nodes.get(node_id, self.clock())
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _enqueue(self, job_id: str, delay: float = 0.0) -> None:
+    def enqueue(self, job_id: str, delay: float = 0.0) -> None:
         if delay > 0:
-            asyncio.get_running_loop().call_later(delay, self._enqueue, job_id)
+            asyncio.get_running_loop().call_later(delay, self.enqueue, job_id)
             return
         if job_id not in self._queued:
             self._queued.add(job_id)
             self._queue.put_nowait(job_id)
 
-    def _touch(self, job_id: str) -> None:
+    def touch(self, job_id: str) -> None:
         event = self._changed.pop(job_id, None)
         if event is not None:
             event.set()
@@ -263,17 +284,48 @@ class Orchestrator:
                 self.evaluate(job_id)
             except Exception:
                 log.exception("evaluating job %s failed", job_id)
-                self._enqueue(job_id, delay=1.0)
+                self.enqueue(job_id, delay=1.0)
 
-    def evaluate(self, job_id: str) -> Plan:
+    def evaluate(self, job_id: str) -> Plan | None:
         """Reconcile one job from the store and apply the plan."""
         job = self.store.get_job(job_id)
+        shards = None
+        if job.sharding is not None and not job.is_terminal:
+            shards = self.stages.plan_of(job)
+            if shards is None:
+                self.stages.start_planning(job)
+                return None
         executions = self.store.list_executions(job.id)
         now = self.clock()
         slots = self._slots(job)
+        if shards is not None:
+            slots = self.stages.slots(job, shards, slots[0])
         fatal = frozenset(e.id for e in executions if e.state is ES.FAILED and not e.retryable)
-        plan = schedule(Snapshot(job, executions, self.nodes.snapshot(now), now, slots, fatal))
+        nodes = self.nodes.snapshot(now, held=self.stages.held(job.id))
+        plan = schedule(Snapshot(job, executions, nodes, now, slots, fatal))
+        if shards is not None and plan.job_state is JobStateType.COMPLETED:
+            plan = self._after_shards(job, shards, executions, plan)
         self._apply(job, plan, slots)
+        return plan
+
+    def _after_shards(self, job: Job, shards, executions: list[Execution], plan: Plan) -> Plan:  # type: ignore[no-untyped-def]
+        """All slots done: merge the shard outputs, then (if any) run the reduce stage."""
+        n = len(shards.shards)
+        if self.stages.merged_of(job) is None:
+            done = {
+                e.shard_index: (e.shard_index, e.result_cid, e.node_id)
+                for e in executions
+                if e.state is ES.COMPLETED and e.shard_index < n
+            }
+            self.stages.start_merge(job, [done[i] for i in range(n)])
+            plan.job_state = JobStateType.RUNNING
+            plan.message = f"merging {n} shard outputs"
+            return plan
+        if job.reduce is not None and not any(
+            e.shard_index == n and e.state is ES.COMPLETED for e in executions
+        ):
+            plan.job_state = JobStateType.RUNNING  # the reduce slot appears at the next pass
+            self.enqueue(job.id)
         return plan
 
     def _slots(self, job: Job) -> list[Requirements]:
@@ -317,22 +369,34 @@ class Orchestrator:
                 message = plan.message + (f" (hint: {plan.hint})" if plan.hint else "")
                 self.store.update_job_state(job.id, plan.job_state, message or plan.job_state)
         for ex in asks:
-            self._spawn(self._ask_for_bid(job, ex))
+            if job.sharding is not None:
+                ask_job, inputs, peers = self.stages.ask_for(job, ex.shard_index)
+            else:
+                ask_job, inputs, peers = job, None, []
+            self.spawn(self._ask_for_bid(ask_job, ex, inputs, peers))
         for eid, reason in plan.stops:
-            self._spawn(self._cancel(eid, reason))
+            self.spawn(self._cancel(eid, reason))
         if plan.reevaluate_after_s:
-            self._enqueue(job.id, delay=plan.reevaluate_after_s)
-        self._touch(job.id)
+            self.enqueue(job.id, delay=plan.reevaluate_after_s)
+        self.touch(job.id)
 
-    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+    def spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # -- talking to compute nodes ----------------------------------------------------------------
-    async def _ask_for_bid(self, job: Job, ex: Execution) -> None:
+    async def _ask_for_bid(
+        self, job: Job, ex: Execution, inputs: list[dict] | None, peers: list[str]
+    ) -> None:
         self.store.update_execution(ex.id, new_state=ES.ASK_FOR_BID, message="asking for a bid")
-        ask = m.AskForBid(job=job.to_wire(), execution_id=ex.id, shard_index=ex.shard_index)
+        ask = m.AskForBid(
+            job=job.to_wire(),
+            execution_id=ex.id,
+            shard_index=ex.shard_index,
+            inputs=inputs,
+            peers=peers,
+        )
         try:
             env = await self.bus.request(
                 subjects.compute(ex.node_id, subjects.ASK_FOR_BID),
@@ -351,7 +415,7 @@ class Orchestrator:
             )
         else:
             self._finish(current, ES.FAILED, f"{ex.node_id} declined: {reply.reason}", True)
-        self._touch(job.id)
+        self.touch(job.id)
 
     async def _cancel(self, execution_id: str, reason: str) -> None:
         ex = self.store.get_execution(execution_id)
@@ -367,15 +431,15 @@ class Orchestrator:
         ex = self.store.get_execution(execution_id)
         if not ex.is_terminal:
             self._finish(ex, ES.CANCELLED, reason, True)
-            self._enqueue(ex.job_id)
+            self.enqueue(ex.job_id)
 
     def _finish(self, ex: Execution, state: ES, message: str, retryable: bool, **fields) -> None:  # type: ignore[no-untyped-def]
         self.store.update_execution(
             ex.id, new_state=state, message=message, retryable=retryable, **fields
         )
         self.nodes.drop_load(ex.node_id, ex.id)
-        self._enqueue(ex.job_id)
-        self._touch(ex.job_id)
+        self.enqueue(ex.job_id)
+        self.touch(ex.job_id)
 
     async def _on_update(self, env: Envelope) -> None:
         u = m.ExecutionUpdate.from_envelope(env)
@@ -396,7 +460,7 @@ class Orchestrator:
         if new is ES.RUNNING:
             if ex.state is not ES.RUNNING:
                 self.store.update_execution(ex.id, new_state=ES.RUNNING, message="running")
-                self._touch(ex.job_id)
+                self.touch(ex.job_id)
             return
         fields = {}
         if u.run_output is not None:
@@ -416,7 +480,7 @@ class Orchestrator:
         if not known:
             for job in self.store.in_progress_jobs():
                 if job.state_type is JobStateType.QUEUED:
-                    self._enqueue(job.id)
+                    self.enqueue(job.id)
         return m.Ack().to_envelope(self.node_id)
 
     async def _on_heartbeat(self, env: Envelope) -> None:

@@ -47,6 +47,8 @@ class AskForBid(Message):
     shard_index: int = Field(default=0, alias="ShardIndex")
     #: inputs of this shard when the job is sharded (InputSource dicts), else the task's own
     inputs: list[dict[str, Any]] | None = Field(default=None, alias="Inputs")
+    #: nodes to fetch missing input blocks from, best first
+    peers: list[str] = Field(default_factory=list, alias="Peers")
 
 
 class BidReply(Message):
@@ -114,3 +116,69 @@ class Heartbeat(Message):
     TYPE: ClassVar[str] = "Heartbeat"
     node_id: str = Field(alias="NodeID")
     seq: int = Field(alias="Sequence")
+
+
+class GetBlock(Message):
+    """Node → node: send me this block if you have it (block exchange)."""
+
+    TYPE: ClassVar[str] = "GetBlock"
+    cid: str = Field(alias="CID")
+
+
+class BlockReply(Message):
+    TYPE: ClassVar[str] = "BlockReply"
+    found: bool = Field(alias="Found")
+    data: str = Field(default="", alias="Data")  # base64
+
+
+class Locality(Message):
+    """Orchestrator → node: how many bytes of each of these DAGs do you hold locally?"""
+
+    TYPE: ClassVar[str] = "Locality"
+    cids: list[str] = Field(alias="CIDs")
+
+
+class LocalityReply(Message):
+    TYPE: ClassVar[str] = "LocalityReply"
+    held: dict[str, int] = Field(default_factory=dict, alias="Held")
+
+
+class ListFiles(Message):
+    """Orchestrator → node: list the files under a root matching a glob (to plan shards)."""
+
+    TYPE: ClassVar[str] = "ListFiles"
+    cid: str = Field(alias="CID")
+    glob: str = Field(default="", alias="Glob")
+    peers: list[str] = Field(default_factory=list, alias="Peers")
+
+
+class FileInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    path: str = Field(alias="Path")
+    cid: str = Field(alias="CID")
+    size: int = Field(alias="Size")
+
+
+class FilesReply(Message):
+    TYPE: ClassVar[str] = "FilesReply"
+    files: list[FileInfo] = Field(default_factory=list, alias="Files")
+    error: str = Field(default="", alias="Error")
+
+
+class BuildTree(Message):
+    """Orchestrator → node: link these roots into one directory (merge or aggregate), store and
+    pin it. ``Kind`` is ``union`` (paths joined), ``per-shard`` or ``aggregate``."""
+
+    TYPE: ClassVar[str] = "BuildTree"
+    kind: str = Field(alias="Kind")
+    roots: list[tuple[str, str]] = Field(alias="Roots")  # (name or label, CID)
+    subdir: str = Field(default="", alias="Subdir")  # take this path of each root (union)
+    peers: list[str] = Field(default_factory=list, alias="Peers")
+
+
+class TreeReply(Message):
+    TYPE: ClassVar[str] = "TreeReply"
+    cid: str = Field(default="", alias="CID")
+    error: str = Field(default="", alias="Error")
+    hint: str = Field(default="", alias="Hint")
+

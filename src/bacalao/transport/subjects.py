@@ -15,6 +15,11 @@ BID_ACCEPTED = "BidAccepted"
 BID_REJECTED = "BidRejected"
 CANCEL_EXECUTION = "CancelExecution"
 EXECUTION_LOGS = "ExecutionLogs"
+# data: block exchange between nodes, and dataset operations the orchestrator asks a node for
+GET_BLOCK = "GetBlock"
+LOCALITY = "Locality"
+LIST_FILES = "ListFiles"
+BUILD_TREE = "BuildTree"
 
 # compute -> orchestrator (publish)
 ON_BID_COMPLETE = "OnBidComplete"
