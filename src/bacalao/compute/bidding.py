@@ -41,6 +41,8 @@ def engine_installed(req: BidRequest, policy: NodePolicy) -> str | None:
 
 
 def networking(req: BidRequest, policy: NodePolicy) -> str | None:
+    if req.network == "http":
+        return "domain-filtered (HTTP) networking is not supported here; use Full or Host"
     if req.network == "none" or policy.accept_networked:
         return None
     return f"node does not accept jobs with network {req.network!r}"

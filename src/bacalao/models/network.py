@@ -15,9 +15,11 @@ _DOMAIN = re.compile(r"\.?([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}")
 
 
 class NetworkType(StrEnum):
-    """How much network a task gets; parsed case-insensitively (``none``, ``full``, ``http``)."""
+    """How much network a task gets; parsed case-insensitively (``none``, ``host``, ``full``,
+    ``http``). ``Host`` shares the node's network namespace (its loopback included)."""
 
     NONE = "None"
+    HOST = "Host"
     FULL = "Full"
     HTTP = "HTTP"
 
@@ -34,7 +36,7 @@ class NetworkType(StrEnum):
 
 
 class Network(WireModel):
-    """A task's network: ``Type`` None|Full|HTTP and, for HTTP, the allowed ``Domains``.
+    """A task's network: ``Type`` None|Host|Full|HTTP and, for HTTP, the allowed ``Domains``.
 
     Domains are lower-cased; each must be a domain name (a leading dot allows subdomains) or an IP.
     """
@@ -53,7 +55,7 @@ class Network(WireModel):
             return NetworkType(value)
         except ValueError:
             raise spec_error(
-                f"unknown network type '{value}'", "valid network types: None, Full, HTTP"
+                f"unknown network type '{value}'", "valid network types: None, Host, Full, HTTP"
             ) from None
 
     @field_validator("domains", mode="before")
