@@ -236,7 +236,7 @@ TASK = "Tasks:\n  - Name: main\n    Engine: {Type: docker}\n"
         (
             TASK + "    Network: {Type: wifi}\n",
             "Tasks[0].Network.Type: unknown network type 'wifi'",
-            "None, Full, HTTP",
+            "None, Host, Full, HTTP",
         ),
         (
             TASK + "    Network: {Type: HTTP, Domains: ['not a domain']}\n",
