@@ -21,6 +21,7 @@ from bacalao.models.job import Job
 from bacalao.models.job_state import ExecutionStateType, JobStateType
 from bacalao.orchestrator.selection import (
     NodeSnapshot,
+    RankedNode,
     Requirements,
     explain_rejections,
     select,
@@ -30,6 +31,10 @@ from bacalao.orchestrator.selection import (
 MAX_ATTEMPTS = 3
 #: While queued, re-evaluate this often (seconds).
 QUEUE_BACKOFF_S = 1.0
+#: How long a shard waits for a busy node that holds its data before running elsewhere
+#: (Spark's ``spark.locality.wait``), and how often it looks again meanwhile.
+LOCALITY_WAIT_S = 3.0
+LOCALITY_RETRY_S = 0.25
 
 NS = 1_000_000_000
 
@@ -131,20 +136,26 @@ def schedule(snap: Snapshot) -> Plan:
         return plan
 
     nodes = [n for n in snap.nodes if n.node_id]
+    deferred = 0
     for slot in open_slots:
-        failed_on = frozenset(
-            e.node_id for e in snap.executions if e.shard_index == slot and e.is_terminal
-        )
-        req = replace(snap.slots[slot], failed_on=failed_on)
+        ended = [e for e in snap.executions if e.shard_index == slot and e.is_terminal]
+        req = replace(snap.slots[slot], failed_on=frozenset(e.node_id for e in ended))
         ranked, rejected = select(nodes, req)
         if not ranked:
             plan.rejections = rejected
             break
-        best = ranked[0]
+        ready_ns = max([job.create_time, *(e.modify_time for e in ended)])
+        best = _delay_for_locality(ranked, req, (snap.now_ns - ready_ns) / NS)
+        if best is None:
+            deferred += 1
+            continue
         plan.placements.append(Placement(slot, best.node.node_id, dict(best.scores)))
         nodes = [_with_load(n, req) if n is best.node else n for n in nodes]
+    if deferred:
+        plan.reevaluate_after_s = LOCALITY_RETRY_S
+        plan.message = f"{deferred} shard(s) waiting up to {LOCALITY_WAIT_S:g}s for a busy holder"
 
-    unplaced = len(open_slots) - len(plan.placements)
+    unplaced = len(open_slots) - len(plan.placements) - deferred
     in_flight = len(active) - len(lost) + len(plan.placements)
     if unplaced:
         waited_s = age_s
@@ -163,6 +174,8 @@ def schedule(snap: Snapshot) -> Plan:
         )
     if in_flight:
         plan.job_state = JobStateType.RUNNING
+    elif deferred:
+        plan.job_state = JobStateType.QUEUED
     return plan
 
 
@@ -185,6 +198,32 @@ def _schedule_ops(snap: Snapshot, plan: Plan, lost_ids: set[str]) -> Plan:
         plan.job_state = JobStateType.COMPLETED
         plan.message = "completed on every node"
     return plan
+
+
+def _delay_for_locality(
+    ranked: list[RankedNode], req: Requirements, waited_s: float
+) -> RankedNode | None:
+    """Spark's delay scheduling: prefer a free node holding the data; while every holder is
+    busy, wait up to :data:`LOCALITY_WAIT_S`, then take the best free node (which fetches the
+    blocks), or queue on the best node when none is free. ``None`` means: wait."""
+    free = [r for r in ranked if _is_free(r.node, req)]
+    holders = [r for r in ranked if r.scores.get("locality", 0) > 0]
+    if not holders:
+        return free[0] if free else ranked[0]
+    free_holders = [r for r in holders if r in free]
+    if free_holders:
+        return free_holders[0]
+    if waited_s < LOCALITY_WAIT_S:
+        return None
+    return free[0] if free else holders[0]
+
+
+def _is_free(node: NodeSnapshot, req: Requirements) -> bool:
+    return (
+        node.used_cpu + req.cpu <= node.cpu + 1e-9
+        and node.used_memory + req.memory <= node.memory
+        and node.used_gpus + req.gpus <= node.gpus
+    )
 
 
 def _with_load(node: NodeSnapshot, req: Requirements) -> NodeSnapshot:

@@ -138,3 +138,24 @@ def test_ops_job_runs_once_on_every_node() -> None:
 def test_same_snapshot_same_plan() -> None:
     s = snap(job(count=3), nodes=[node("n-1"), node("n-2")])
     assert schedule(s) == schedule(s)
+
+
+def test_delay_scheduling_waits_for_a_busy_holder_then_falls_back() -> None:
+    from bacalao.orchestrator.scheduler import LOCALITY_WAIT_S
+
+    holder = node("n-holder", held={"bafyshard": 100}, used_cpu=2.0)  # full
+    other = node("n-other")
+    req = [Requirements(engine="shell", cpu=1.0, input_cids=("bafyshard",), input_bytes=100)]
+    plan = schedule(snap(job(), nodes=[holder, other], slots=req))
+    assert plan.placements == [] and plan.reevaluate_after_s
+    assert plan.job_state is JS.QUEUED and "busy holder" in plan.message
+    later = NOW + int((LOCALITY_WAIT_S + 0.1) * NS)
+    plan = schedule(snap(job(), nodes=[holder, other], slots=req, now=later))
+    assert [p.node_id for p in plan.placements] == ["n-other"]
+
+
+def test_free_holder_is_taken_at_once() -> None:
+    holder = node("n-holder", held={"bafyshard": 100}, running=3)
+    req = [Requirements(engine="shell", cpu=1.0, input_cids=("bafyshard",), input_bytes=100)]
+    plan = schedule(snap(job(), nodes=[node("n-idle"), holder], slots=req))
+    assert [p.node_id for p in plan.placements] == ["n-holder"]
