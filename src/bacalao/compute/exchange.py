@@ -26,6 +26,10 @@ FETCH_TIMEOUT_S = 30.0
 class PeerFetcher:
     """Local blocks first, then peers; every fetched block verified and counted."""
 
+    #: every block returned was checked against its CID here (the store verifies local reads,
+    #: fetched blocks are verified on arrival), so readers need not hash it again
+    verifies_blocks = True
+
     def __init__(
         self,
         repo: Repo,

@@ -41,6 +41,9 @@ def identity_data(cid: CID) -> bytes | None:
 def get_block(getter: BlockGetter, cid: CID, *, verify: bool = True) -> bytes:
     """Fetch ``cid`` from ``getter`` (identity CIDs inline) and, by default, check its hash.
 
+    A getter whose ``verifies_blocks`` attribute is true checks every block it returns itself
+    (a verifying block store, the peer fetcher), so its blocks are not hashed a second time.
+
     Raises :class:`BlockNotFound` when absent and :class:`~bacalao.errors.IntegrityError` when the
     bytes do not hash to ``cid``.
     """
@@ -48,7 +51,7 @@ def get_block(getter: BlockGetter, cid: CID, *, verify: bool = True) -> bytes:
     if inline is not None:
         return inline
     data = getter.get(cid)
-    if verify:
+    if verify and not getattr(getter, "verifies_blocks", False):
         cid.verify(data)
     return data
 

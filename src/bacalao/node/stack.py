@@ -42,6 +42,10 @@ def build_executors(names: list[str], state_dir: Path) -> ExecutorRegistry:
             from bacalao.executors.shell import ShellExecutor
 
             registry.add(ShellExecutor(state_dir=state_dir / "shell"))
+        elif name == "python":
+            from bacalao.executors.python import PythonExecutor
+
+            registry.add(PythonExecutor(state_dir=state_dir / "python"))
         elif name == "docker":
             from bacalao.executors.docker import DockerExecutor
 
@@ -62,6 +66,8 @@ def _persistent_id(path: Path, prefix: str) -> str:
 
 class StoresGetter:
     """Blocks from any of this process's node stores (the gateway of an embedded stack)."""
+
+    verifies_blocks = True  # each store hashes what it reads
 
     def __init__(self, repos: list[Repo]) -> None:
         self.repos = repos
