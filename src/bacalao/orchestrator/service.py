@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from bacalao.errors import BacalaoError, Conflict
+from bacalao.errors import BacalaoError, Conflict, InvalidInput
 from bacalao.executors.registry import ExecutorRegistry
 from bacalao.jobstore.base import JobStore
 from bacalao.models.event import JobHistory
@@ -131,13 +131,22 @@ class Orchestrator:
             warnings.append("the job ID is assigned by the orchestrator; the given one is ignored")
         task = job.task
         if self.validators is not None:
-            self.validators.validate(task.engine.type, task.engine.params)
+            self._validate_engine(task.engine.type, task.engine.params)
         job = job.with_id(self.ids("j")).model_copy(
             update={"meta": {**job.meta, "bacalao.org/requester.id": self.node_id}}
         )
         stored = self.store.create_job(job, stimulus_id="submit")
         self.enqueue(stored.id)
         return SubmitResult(stored.id, self.ids("ev"), warnings)
+
+    def _validate_engine(self, engine_type: str, params: dict) -> None:
+        """The engine's own params check, its message prefixed with the spec's field path."""
+        assert self.validators is not None
+        try:
+            self.validators.validate(engine_type, params)
+        except InvalidInput as err:
+            field = "Params" if self.validators.has(engine_type) else "Type"
+            raise InvalidInput(f"Tasks[0].Engine.{field}: {err.message}", hint=err.hint) from None
 
     def get_job(self, job_id: str) -> Job:
         return self.store.get_job(job_id)
