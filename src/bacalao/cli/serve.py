@@ -32,10 +32,15 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
 
     from bacalao import __version__
     from bacalao.api.app import create_app
+    from bacalao.api.datasets import serve_datasets
     from bacalao.node.stack import start_stack
+    from bacalao.orchestrator.datasets import Datasets
 
     stack = await start_stack(config)
     app = create_app(stack.orchestrator, blocks=stack.blocks, version=__version__)
+    serve_datasets(
+        app, Datasets(stack.orchestrator) if stack.orchestrator else None, stack.computes
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off")
     )
