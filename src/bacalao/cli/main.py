@@ -38,6 +38,11 @@ def _register() -> None:
     app.add_typer(node.app, name="node")
     app.command("get")(get.get)
 
+    from bacalao.cli import python, submit
+
+    job.app.command("submit")(submit.submit)
+    app.add_typer(python.app, name="python")
+
 
 _register()
 
