@@ -1,6 +1,7 @@
 """``bacalao data …``: the local content store, offline.
 
-Commands: add, cat, ls, get, export, import, pin, unpin, pins, gc.
+Commands: add, cat, ls, get, export, import, pin, unpin, pins, gc; and, against a running
+cluster (:mod:`bacalao.cli.data_remote`): ``add --node``, where, aggregate.
 
 The data dir is ``--data-dir`` (on ``data`` or on the command), else ``$BACALAO_DATA_DIR``, else
 ``~/.bacalao``. stdout carries only data (a CID, file bytes, a listing) so commands compose in
@@ -225,8 +226,29 @@ def add(
     quiet: Quiet = False,
     verbose: Verbose = False,
     data_dir: DataDir = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            help="Store it on this node of a running cluster (ID or unique prefix; '' for the "
+            "server's first) instead of the local store.",
+            show_default=False,
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="With --node: the cluster's API (default: $BACALAO_API, else "
+            "http://127.0.0.1:1234); alone: store it on that server's first node.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Add a file or directory; print its root CID (the last line of stdout)."""
+    """Add a file or directory; print its root CID (the last line of stdout).
+
+    With --node or --api it goes to a node of a running cluster instead of the local store.
+    """
     from bacalao.errors import InvalidInput
     from bacalao.ipld.profiles import resolve_profile
 
@@ -235,6 +257,25 @@ def add(
     from_stdin = path == "-"
     if not from_stdin and not os.path.lexists(src):
         raise InvalidInput(f"path {path} does not exist", hint="check the path and try again")
+    if node is not None or api is not None:
+        if only_hash or not pin:
+            flag = "--only-hash" if only_hash else "--no-pin"
+            raise InvalidInput(
+                f"{flag} cannot be used with --node/--api", hint="data sent to a node is pinned"
+            )
+        from bacalao.cli.data_remote import add_to_node
+
+        add_to_node(
+            path,
+            node=(node or "").strip(),
+            api=api,
+            profile=chosen,
+            hidden=hidden,
+            workers=workers,
+            quiet=quiet,
+            verbose=verbose,
+        )
+        return
     total = None if from_stdin or quiet or not sys.stderr.isatty() else _tree_size(src, hidden)
     name = "-" if from_stdin else src.name or str(src)
     from bacalao.cli.output import note, progress_bar
@@ -471,3 +512,12 @@ def gc(
         for cid in result.removed:
             typer.echo(f"removed {cid}")
     typer.echo(f"removed {result.count} blocks ({result.bytes} bytes)")
+
+
+def _register_remote() -> None:
+    from bacalao.cli import data_remote
+
+    data_remote.register(app)
+
+
+_register_remote()
