@@ -39,4 +39,6 @@ class NodeConfig(BaseSettings):
     #: fsync level of the jobstore: NORMAL survives a killed process (the promise), FULL also a
     #: power cut at the cost of one fsync per state change
     jobstore_sync: str = "NORMAL"
-    engines: list[str] = Field(default_factory=lambda: ["docker", "shell", "python", "noop"])
+    engines: list[str] = Field(
+        default_factory=lambda: ["docker", "shell", "python", "wasm", "noop"]
+    )

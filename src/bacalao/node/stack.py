@@ -50,6 +50,10 @@ def build_executors(names: list[str], state_dir: Path) -> ExecutorRegistry:
             from bacalao.executors.docker import DockerExecutor
 
             registry.add(DockerExecutor())
+        elif name == "wasm":
+            from bacalao.executors.wasm import WasmExecutor
+
+            registry.add(WasmExecutor(state_dir=state_dir / "wasm"))
     return registry
 
 
