@@ -226,3 +226,33 @@ async def test_inputs_may_not_hide_the_engines_own_paths(python, tmp_path, input
     req = request(tmp_path, {"Script": "pass"}, mounts=[Mount(inputs, "/opt/bacalao/venv")])
     result = await python.run(req)
     assert "would hide the python engine's /opt/bacalao" in (result.error or "")
+
+
+async def test_cancel_during_the_venv_build_kills_pip_and_caches_nothing(tmp_path) -> None:
+    """pip waits on an index that accepts connections and never answers; cancel ends it."""
+    require(shutil.which("bwrap") is not None, "bubblewrap (bwrap) is not installed")
+    executor = PythonExecutor(state_dir=tmp_path / "state")
+    with socket.create_server(("127.0.0.1", 0)) as silent_index:
+        port = silent_index.getsockname()[1]
+        requirements = f"--index-url http://127.0.0.1:{port}/simple\nsomething-slow\n"
+        req = request(tmp_path, {"Script": "pass", "Requirements": requirements})
+        task = asyncio.ensure_future(executor.run(req))
+        await asyncio.sleep(1.5)
+        assert not task.done()
+        await executor.cancel(req.execution_id)
+        result = await asyncio.wait_for(task, 10)
+    assert result.cancelled and result.error == "cancelled" and result.exit_code is None
+    assert list((tmp_path / "state" / "venvs").iterdir()) == []
+
+
+async def test_a_build_that_hangs_times_out_on_its_own_clock(tmp_path) -> None:
+    require(shutil.which("bwrap") is not None, "bubblewrap (bwrap) is not installed")
+    executor = PythonExecutor(state_dir=tmp_path / "state", build_timeout_s=1)
+    with socket.create_server(("127.0.0.1", 0)) as silent_index:
+        port = silent_index.getsockname()[1]
+        requirements = f"--index-url http://127.0.0.1:{port}/simple\nsomething-slow\n"
+        result = await executor.run(
+            request(tmp_path, {"Script": "pass", "Requirements": requirements})
+        )
+    assert result.timed_out and result.error == "installing requirements timed out after 1s"
+    assert list((tmp_path / "state" / "venvs").iterdir()) == []

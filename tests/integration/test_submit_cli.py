@@ -275,3 +275,21 @@ def test_wasm_form_builds_an_entry_module_job(server) -> None:
     assert r.returncode == 0, r.stderr
     assert "Type: wasm" in r.stdout and f"EntryModule: {module}" in r.stdout
     assert f"CID: {data}" in r.stdout and "Target: /inputs" in r.stdout
+
+
+def test_a_spec_can_name_the_script_and_requirements_by_cid(server, tmp_path) -> None:
+    (tmp_path / "hello.py").write_text("import sys\nprint('hello from the store', sys.argv[1:])\n")
+    (tmp_path / "requirements.txt").write_text("# nothing to install\n")
+    script, requirements = (
+        add(server, tmp_path / "hello.py"),
+        add(server, tmp_path / "requirements.txt"),
+    )
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "Type: batch\nCount: 1\nTasks:\n  - Name: main\n    Engine:\n      Type: python\n"
+        f"      Params:\n        ScriptCID: {script}\n        RequirementsCID: {requirements}\n"
+        "        Args: [a, b]\n"
+    )
+    r = server.cli("job", "run", str(spec))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == "hello from the store ['a', 'b']"
