@@ -486,6 +486,7 @@ def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
         WallSeconds=result.metering.get("wall_s", 0.0),
         BytesRead=run.bytes_read,
         BytesFetched=fetched,
+        FuelConsumed=int(result.metering.get("fuel", 0)),
     )
     return update.model_copy(
         update={
