@@ -1,7 +1,7 @@
 """``bacalao job submit`` and ``bacalao python run`` as a user types them, against a server.
 
-One server for the module (shell, python and noop engines). Datasets are added to its node's store
-with ``bacalao data add --data-dir <node store>``, as the node's operator would.
+One server for the module (shell, python, wasm and noop engines). Datasets are added to its node's
+store with ``bacalao data add --data-dir <node store>``, as the node's operator would.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(300)
 def server(tmp_path_factory):
     require(shutil.which("bwrap") is not None, "bubblewrap (bwrap) is not installed")
     root = tmp_path_factory.mktemp("submit")
-    engines = ("--engine", "shell", "--engine", "python", "--engine", "noop")
+    engines = ("--engine", "shell", "--engine", "python", "--engine", "wasm", "--engine", "noop")
     s = Serve(root / "data", *engines).start()
     yield s
     s.stop()
@@ -293,3 +293,20 @@ def test_a_spec_can_name_the_script_and_requirements_by_cid(server, tmp_path) ->
     r = server.cli("job", "run", str(spec))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1] == "hello from the store ['a', 'b']"
+
+
+def test_wasm_form_runs_a_module_by_cid_over_a_dataset(server, tmp_path) -> None:
+    from tests.support import wasm_modules
+
+    problem = wasm_modules.toolchain_problem()
+    require(problem is None, problem or "")
+    module = add(server, wasm_modules.module("wordcount"))
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("one two three\n")
+    (tmp_path / "d" / "sub" / "b.txt").write_text("four five\n")
+    data = add(server, tmp_path / "d")
+    r = server.cli("job", "submit", "-x", module, "-c", data, "--", "/inputs")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["2 files, 5 words"]
+    counts = download(server, job_id(r), tmp_path / "result") / "counts.txt"
+    assert counts.read_text() == "a.txt 3\nsub/b.txt 2\ntotal 5\n"
