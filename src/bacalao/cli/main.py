@@ -43,6 +43,10 @@ def _register() -> None:
     job.app.command("submit")(submit.submit)
     app.add_typer(python.app, name="python")
 
+    from bacalao.cli import wasm
+
+    app.add_typer(wasm.app, name="wasm")
+
 
 _register()
 
