@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bacalao.cli import shard_options as so
 from bacalao.cli._api import Api, connect
 from bacalao.cli.wait import DEFAULT_WAIT_TIMEOUT_S, submit_and_follow
 from bacalao.errors import InvalidInput
@@ -152,6 +153,7 @@ _FLAGS = {
     "Labels": "--label",
     "Constraints": "--constraints",
     "Namespace": "--namespace",
+    **so.FLAGS,
 }
 
 
@@ -228,6 +230,14 @@ def run(
         bool, typer.Option("--dry-run", help="Print the job as YAML; submit nothing.")
     ] = False,
     api: Api = None,
+    shard_glob: so.ShardGlob = "",
+    shard_batch: so.ShardBatch = None,
+    shards: so.ShardCount = None,
+    merge: so.Merge = None,
+    reduce: so.Reduce = None,
+    reduce_engine: so.ReduceEngine = None,
+    reduce_image: so.ReduceImage = None,
+    reduce_cmd: so.ReduceCmd = None,
 ) -> None:
     """Run IMAGE [-- CMD …] as a job where the data is; print the result CID and the output.
 
@@ -262,6 +272,18 @@ def run(
         count=count,
         priority=priority,
         publisher=publisher.lower(),
+    )
+    data.update(
+        so.shard_fields(
+            shard_glob=shard_glob,
+            shard_batch=shard_batch,
+            shards=shards,
+            merge=merge,
+            reduce=reduce,
+            reduce_engine=reduce_engine,
+            reduce_image=reduce_image,
+            reduce_cmd=reduce_cmd,
+        )
     )
     try:
         job = parse_job(data)

@@ -127,3 +127,27 @@ def test_a_command_declares_them_with_the_aliases() -> None:
     assert CliRunner().invoke(app, ["--shards", "0"]).exit_code == 2  # min=1, before any call
     help_text = CliRunner().invoke(app, ["--help"]).output
     assert "Sharding and reduce" in help_text and "--reduce-image" in help_text
+
+
+def test_docker_run_takes_the_flags() -> None:
+    import yaml
+
+    from bacalao.cli import docker
+
+    docker_app = typer.Typer()
+    docker_app.command("run")(docker.run)
+    docker_app.command("other")(lambda: None)  # two commands: "run" is a subcommand
+
+    args = ["run", "--dry-run", "-i", CID, "--shard-glob", "**/*.log", "--shards", "4"]
+    args += ["--merge", "per-shard", "--reduce-image", "alpine", "--reduce-cmd", "ls /inputs"]
+    result = CliRunner().invoke(docker_app, [*args, "alpine", "--", "wc", "-l"])
+    assert result.exit_code == 0, result.output
+    spec = yaml.safe_load(result.output)
+    assert spec["Sharding"] == {"Glob": "**/*.log", "Shards": 4, "Merge": "per-shard"}
+    assert spec["Reduce"]["Engine"]["Params"] == {
+        "Image": "alpine",
+        "Parameters": ["ls", "/inputs"],
+    }
+    bad = CliRunner().invoke(docker_app, ["run", "--dry-run", "--reduce", "sort", "alpine"])
+    assert isinstance(bad.exception, InvalidInput)
+    assert "needs a sharded job" in bad.exception.message
