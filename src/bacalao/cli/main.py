@@ -14,13 +14,21 @@ from bacalao.errors import BacalaoError
 
 
 def _new_app() -> typer.Typer:
-    return typer.Typer(
+    app = typer.Typer(
         name="bacalao",
         help="Compute over data: run jobs where the content-addressed data lives.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+    # A callback keeps the app a group even with a single command registered (``bacalao get``):
+    # Typer would otherwise run that command with "get" as its first argument.
+    app.callback()(_root)
+    return app
+
+
+def _root() -> None:
+    """Compute over data: run jobs where the content-addressed data lives."""
 
 
 def _data(app: typer.Typer) -> None:
