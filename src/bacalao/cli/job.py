@@ -153,6 +153,7 @@ def execution_rows(executions: list[Execution], wide: bool = False) -> list[dict
                 "state": e.state.value,
                 "desired": e.desired_state.state_type.value,
                 "exit": exit_code if exit_code >= 0 else "",
+                "fetched": e.metering.bytes_fetched,
                 "result": result or "",
                 "message": e.error_message,
             }
@@ -175,7 +176,7 @@ def history_rows(history: list[JobHistory], wide: bool = False) -> list[dict[str
     ]
 
 
-EXECUTION_COLUMNS = ["id", "node", "state", "desired", "exit", "result", "message"]
+EXECUTION_COLUMNS = ["id", "node", "state", "desired", "exit", "fetched", "result", "message"]
 HISTORY_COLUMNS = ["time", "level", "execution", "node", "topic", "event"]
 
 
@@ -214,6 +215,10 @@ def describe(
             f"{c.key} {c.operator.value} {','.join(c.values)}".strip() for c in job.constraints
         ),
     }
+    if description.executions:
+        read = sum(e.metering.bytes_read for e in description.executions)
+        fetched = sum(e.metering.bytes_fetched for e in description.executions)
+        fields["Bytes fetched"] = f"{fetched} from peers ({read} bytes of input)"
     width = max(map(len, fields))
     for key, value in fields.items():
         if value != "":
