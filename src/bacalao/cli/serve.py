@@ -28,7 +28,15 @@ def _run(config) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _serve(config) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
     from bacalao import __version__
     from bacalao.api.app import create_app

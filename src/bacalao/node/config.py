@@ -39,6 +39,8 @@ class NodeConfig(BaseSettings):
     #: fsync level of the jobstore: NORMAL survives a killed process (the promise), FULL also a
     #: power cut at the cost of one fsync per state change
     jobstore_sync: str = "NORMAL"
+    #: level of the server's log on stderr (DEBUG, INFO, WARNING, ERROR)
+    log_level: str = "INFO"
     engines: list[str] = Field(
         default_factory=lambda: ["docker", "shell", "python", "wasm", "noop"]
     )
