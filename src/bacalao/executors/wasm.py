@@ -232,9 +232,14 @@ class WasmExecutor:
         return parse_params(WasmParams, self.engine_type, params)
 
     def content_refs(self, params: dict) -> dict[str, str]:
-        """The modules given by CID, for the node to write out before the run: ``entry`` and
-        ``import-<i>``."""
-        return self.validate(params).content_refs()
+        """The modules given by CID that the node must write out before the run (``entry``,
+        ``import-<i>``): those not compiled here already. The node asks right before it runs
+        the execution, so a module cached now is still cached then."""
+        refs = self.validate(params).content_refs()
+        if self._host is None:
+            return refs
+        cache = self._host.modules
+        return {name: cid for name, cid in refs.items() if not cache.has(f"cid:{cid}")}
 
     async def is_installed(self) -> bool:
         """wasmtime imports and an engine can be built."""
@@ -416,8 +421,12 @@ def _source(ref: ModuleRef, name: str, req: ExecutionRequest) -> Any:
 
     if ref.cid:
         content = req.content.get(name)
-        if content is None:
-            raise _Refused(f"the node did not write out {ref.label} before the run")
+        if content is None:  # compiled here already (see content_refs): loading needs no bytes
+
+            def missing() -> bytes:
+                raise OSError(f"the node did not write out {ref.label} before the run")
+
+            return ModuleSource(f"cid:{ref.cid}", missing, ref.label, ref.alias)
         path = content.path
         return ModuleSource(f"cid:{ref.cid}", lambda: _read_module(path, ref), ref.label, ref.alias)
     if ref.inline:

@@ -104,10 +104,15 @@ class ModuleCache:
                 self._modules.popitem(last=False)
         return module
 
-    def cached(self, key: str) -> bool:
-        """Whether ``key`` is compiled in memory already."""
+    def has(self, key: str) -> bool:
+        """Whether ``key`` loads without its bytes: compiled in memory (it is then marked as
+        just used, so it is not the next evicted) or as an artifact on disk."""
         with self._lock:
-            return key in self._modules
+            if key in self._modules:
+                self._modules.move_to_end(key)
+                return True
+        path = self._path(key)
+        return path is not None and path.exists()
 
     def _path(self, key: str) -> Path | None:
         if self.disk_dir is None:

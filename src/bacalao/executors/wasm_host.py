@@ -189,7 +189,8 @@ class Host:
                 f"{source.label} is not a valid WebAssembly module: {_first_line(e)}"
             ) from None
         except OSError as e:
-            raise _Failure(f"cannot read {source.label}: {e.strerror or e}") from None
+            why = f"cannot read {source.label}: {e.strerror}" if e.strerror else str(e)
+            raise _Failure(why) from None
 
     def _run(self, plan: RunPlan, control: Control, outcome: Outcome) -> None:
         import wasmtime

@@ -331,9 +331,25 @@ async def test_bytes_that_are_not_a_module(runner: Runner, tmp_path: Path) -> No
     assert (result.error or "").startswith(f"module {cid} is not a valid WebAssembly module")
 
 
-async def test_a_module_the_node_did_not_write_out(runner: Runner) -> None:
-    result = await runner.run("hello", content={})
-    assert "did not write out module" in (result.error or "")
+async def test_a_module_the_node_did_not_write_out(tmp_path: Path) -> None:
+    require(wasm_modules.toolchain_problem() is None, "no wasm toolchain")
+    result = await Runner(WasmExecutor(), tmp_path).run("hello", content={})
+    assert result.error == f"the node did not write out module {CID('hello')} before the run"
+
+
+async def test_modules_compiled_here_need_not_be_written_out(tmp_path: Path) -> None:
+    require(wasm_modules.toolchain_problem() is None, "no wasm toolchain")
+    executor = WasmExecutor(state_dir=tmp_path / "state")
+    params = {"EntryModule": CID("usemath"), "ImportModules": [CID("mathlib")]}
+    assert executor.content_refs(params) == {"entry": CID("usemath"), "import-0": CID("mathlib")}
+    runner = Runner(executor, tmp_path)
+    await runner.run("hello")
+    assert executor.content_refs({"EntryModule": CID("hello")}) == {}
+    result = await runner.run("hello", content={})  # as the node runs it then
+    assert result.ok and result.read_stdout() == "hello from wasm\n"
+    restarted = WasmExecutor(state_dir=tmp_path / "state")
+    restarted.host  # noqa: B018 (built, as after the node's install probe)
+    assert restarted.content_refs({"EntryModule": CID("hello")}) == {}  # on disk
 
 
 # -- output capture, logs and caching --------------------------------------------------------------
