@@ -6,8 +6,8 @@ aggregate datasets.
   memory), then imported into that node's store block by block, each checked against its CID,
   all or nothing, with its roots pinned; the node then re-registers so the orchestrator's index
   knows. Answers ``{CID, Roots, Node, Bytes, Size}`` (``Bytes``: of the CAR received, ``Size``:
-  the root's size as ``data ls`` shows it — a file's bytes, a directory's DAG size). These routes accept bodies up to :data:`MAX_CAR_BYTES`; every other
-  route keeps the app's 10 MB limit.
+  the root's size as ``data ls`` shows it — a file's bytes, a directory's DAG size). These
+  routes accept bodies up to :data:`MAX_CAR_BYTES`; every other route keeps the 10 MB limit.
 * ``GET /api/v1/bacalao/data/{cid}/where``: which nodes hold which part (the root and each
   top-level entry), how many bytes, complete or partial.
 * ``POST /api/v1/bacalao/data/aggregate`` ``{CIDs, Names, Node}``: one directory linking the
