@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: Fuel given when the job sets none: effectively unlimited (the timeout still applies).
 UNLIMITED_FUEL = (1 << 63) - 1
 PAGE = 65536
+#: Table entries a store may hold (8 bytes each): far above what compilers emit for real programs.
+MAX_TABLE_ELEMENTS = 1_000_000
 
 
 @dataclass
@@ -202,8 +204,7 @@ class Host:
         imports = [(src, self._compile(src)) for src in plan.imports]
         store = wasmtime.Store(self.engine)
         store.set_wasi(_wasi_config(plan))
-        if plan.memory_limit:
-            store.set_limits(memory_size=plan.memory_limit)
+        store.set_limits(memory_size=plan.memory_limit or -1, table_elements=MAX_TABLE_ELEMENTS)
         outcome.fuel_limit = plan.fuel or UNLIMITED_FUEL
         store.set_fuel(outcome.fuel_limit)
         wasi.install_epoch_callback(store)

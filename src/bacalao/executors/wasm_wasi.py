@@ -340,22 +340,27 @@ def _epoch_callback(_ctx: Any, _data: Any, delta: Any, kind: Any) -> int:
     return 0
 
 
+#: The ctypes thunks, made once and kept for the life of the process: a store holds raw pointers
+#: to them, so they must never be collected (hence the lock: two first runs must not race).
 _callbacks: dict[str, Any] = {}
+_callbacks_lock = threading.Lock()
 
 
 def install_epoch_callback(store: wasmtime.Store) -> None:
+    """Make ``store`` call :func:`_epoch_callback` every epoch tick."""
     from wasmtime import _ffi as ffi
 
-    if not _callbacks:
-        proto = ctypes.CFUNCTYPE(
-            ctypes.c_size_t,
-            ctypes.POINTER(ffi.wasmtime_context_t),
-            ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_uint64),
-            ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
-        )
-        _callbacks["on_epoch"] = proto(_epoch_callback)
-        _callbacks["finalize"] = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: None)
+    with _callbacks_lock:
+        if not _callbacks:
+            proto = ctypes.CFUNCTYPE(
+                ctypes.c_size_t,
+                ctypes.POINTER(ffi.wasmtime_context_t),
+                ctypes.c_void_p,
+                ctypes.POINTER(ctypes.c_uint64),
+                ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+            )
+            _callbacks["on_epoch"] = proto(_epoch_callback)
+            _callbacks["finalize"] = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: None)
     ffi.wasmtime_store_epoch_deadline_callback(
         store.ptr(), _callbacks["on_epoch"], None, _callbacks["finalize"]
     )

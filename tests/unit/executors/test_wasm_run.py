@@ -157,6 +157,24 @@ async def test_cancel_stops_a_running_module(runner: Runner, executor: WasmExecu
     assert result.cancelled and result.error == "cancelled" and result.exit_code is None
 
 
+async def test_concurrent_executions_keep_to_their_own_limits(
+    runner: Runner, executor: WasmExecutor, data: Path
+) -> None:
+    """Runs on several threads at once: each its own clock, fuel, deadline and outputs."""
+    mounts = (Mount(data, "/inputs"),)
+    results = await asyncio.gather(
+        runner.run("loop", timeout_s=0.5),
+        runner.run("loop", {"Fuel": 3_000_000}),
+        *(runner.run("wordcount", mounts=mounts) for _ in range(3)),
+        *(runner.run("probe", {"Seed": 5}) for _ in range(3)),
+    )
+    assert results[0].timed_out and not results[1].timed_out
+    assert results[1].error == "out of fuel after 3000000 instructions"
+    counts = {(r.outputs_dir / "counts.txt").read_text() for r in results[2:5]}  # type: ignore[operator]
+    assert counts == {"a.txt 6\nb.txt 2\nsub/c.txt 4\ntotal 12\n"}
+    assert len({r.read_stdout() for r in results[5:]}) == 1
+
+
 async def test_cancel_of_an_unknown_execution_is_a_no_op(executor: WasmExecutor) -> None:
     await executor.cancel("e-nope")
 
