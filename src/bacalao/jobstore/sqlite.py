@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Database
@@ -43,10 +43,39 @@ _ORDER_COLUMNS = {"create_time": "create_time", "modify_time": "modify_time"}
 _FIXED_EXECUTION_FIELDS = {"id", "job_id", "revision", "create_time", "modify_time"}
 _EXEC_ORDER = " ORDER BY job_id, shard_index, create_time, id"
 _CHANGED_MEANWHILE = "it changed meanwhile: reload it and decide again"
+M = TypeVar("M", Job, Execution)
 
 
 def _marks(values: tuple[Any, ...]) -> str:
     return ",".join("?" * len(values))
+
+
+class _Parsed(Generic[M]):
+    """Parsed models by ID, each with the JSON text it was parsed from (or written as).
+
+    A read still fetches the row, and uses the cached model only when the stored text is the very
+    text cached: a stale entry, or one written by a transaction that rolled back, just misses.
+    This spares the orchestrator a full pydantic validation of the same job on every evaluation.
+    Callers treat models as immutable (they ``model_copy``), so sharing one instance is safe.
+    """
+
+    def __init__(self, model: type[M], limit: int = 8192) -> None:
+        self._model = model
+        self._limit = limit
+        self._items: dict[str, tuple[str, M]] = {}
+
+    def parse(self, key: str, text: str) -> M:
+        hit = self._items.get(key)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        value = self._model.model_validate_json(text)
+        self.put(key, text, value)
+        return value
+
+    def put(self, key: str, text: str, value: M) -> None:
+        if len(self._items) >= self._limit:
+            self._items.clear()  # crude but thread-safe under the GIL; refills from reads
+        self._items[key] = (text, value)
 
 
 def _expect(current: Any, expected: set[Any], what: str) -> None:
@@ -73,6 +102,8 @@ class SQLiteJobStore:
         self._db = Database(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
         self.path = self._db.path
         self._clock = clock
+        self._jobs = _Parsed(Job)
+        self._executions = _Parsed(Execution)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -145,6 +176,7 @@ class SQLiteJobStore:
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
             insert_event(conn, entry)
+        self._jobs.put(stored.id, spec, stored)
         return stored
 
     def get_job(self, id_or_prefix: str) -> Job:
@@ -155,7 +187,7 @@ class SQLiteJobStore:
         conn = self._read()
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (key,)).fetchone()
         if row is not None:
-            return Job.model_validate_json(row[0])
+            return self._jobs.parse(key, row[0])
         matches: dict[str, str] = {}
         prefixes = [key] if key.startswith(JOB_ID_PREFIX) else [key, JOB_ID_PREFIX + key]
         for prefix in prefixes:
@@ -173,7 +205,8 @@ class SQLiteJobStore:
                 f"job ID prefix '{key}' matches several jobs ({some}…)",
                 hint="type more characters of the job ID",
             )
-        return Job.model_validate_json(next(iter(matches.values())))
+        ((job_id, spec),) = matches.items()
+        return self._jobs.parse(job_id, spec)
 
     def list_jobs(
         self,
@@ -249,9 +282,10 @@ class SQLiteJobStore:
                     "modify_time": now,
                 }
             )
+            spec = dumps(updated.to_wire())
             conn.execute(
                 "UPDATE jobs SET state = ?, revision = ?, modify_time = ?, spec = ? WHERE id = ?",
-                (new_state.value, updated.revision, now, dumps(updated.to_wire()), job_id),
+                (new_state.value, updated.revision, now, spec, job_id),
             )
             entry = job_entry(
                 job_id, current.value, new_state.value, message=message,
@@ -259,6 +293,7 @@ class SQLiteJobStore:
                 stimulus_id=stimulus_id, details=details,
             )  # fmt: skip
             insert_event(conn, entry)
+        self._jobs.put(job_id, spec, updated)
         return updated
 
     def job_versions(self, job_id: str) -> list[Job]:
@@ -280,12 +315,11 @@ class SQLiteJobStore:
         )
         return [Job.model_validate_json(spec) for (spec,) in rows]
 
-    @staticmethod
-    def _job_exact(conn: sqlite3.Connection, job_id: str) -> Job:
+    def _job_exact(self, conn: sqlite3.Connection, job_id: str) -> Job:
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
-        return Job.model_validate_json(row[0])
+        return self._jobs.parse(job_id, row[0])
 
     # -- executions -------------------------------------------------------------------------------
     def create_execution(
@@ -302,6 +336,7 @@ class SQLiteJobStore:
             stored = execution.model_copy(
                 update={"namespace": row[0], "revision": 1, "create_time": now, "modify_time": now}
             )
+            data = dumps(stored.to_wire())
             try:
                 conn.execute(
                     "INSERT INTO executions (id, job_id, shard_index, node_id, desired_state,"
@@ -309,8 +344,7 @@ class SQLiteJobStore:
                     " VALUES (?,?,?,?,?,?,1,?,?,?)",
                     (
                         stored.id, stored.job_id, stored.shard_index, stored.node_id,
-                        stored.desired_state.state_type.value, stored.state.value, now, now,
-                        dumps(stored.to_wire()),
+                        stored.desired_state.state_type.value, stored.state.value, now, now, data,
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
@@ -323,21 +357,21 @@ class SQLiteJobStore:
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
             insert_event(conn, entry)
+        self._executions.put(stored.id, data, stored)
         return stored
 
     def get_execution(self, execution_id: str) -> Execution:
         """See :meth:`JobStore.get_execution`."""
         return self._execution(self._read(), execution_id)
 
-    @staticmethod
-    def _execution(conn: sqlite3.Connection, execution_id: str) -> Execution:
+    def _execution(self, conn: sqlite3.Connection, execution_id: str) -> Execution:
         row = conn.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
         if row is None:
             raise NotFound(
                 f"execution {execution_id} not found",
                 hint="list a job's executions with: bacalao job executions JOB",
             )
-        return Execution.model_validate_json(row[0])
+        return self._executions.parse(execution_id, row[0])
 
     def update_execution(
         self,
@@ -379,13 +413,13 @@ class SQLiteJobStore:
                 changes["desired_state"] = DesiredState(state_type=desired_state, message=message)
                 desired_changed = True
             updated = base.model_copy(update=changes)
+            data = dumps(updated.to_wire())
             conn.execute(
                 "UPDATE executions SET node_id = ?, shard_index = ?, desired_state = ?,"
                 " compute_state = ?, revision = ?, modify_time = ?, data = ? WHERE id = ?",
                 (
                     updated.node_id, updated.shard_index, updated.desired_state.state_type.value,
-                    updated.state.value, updated.revision, now, dumps(updated.to_wire()),
-                    execution_id,
+                    updated.state.value, updated.revision, now, data, execution_id,
                 ),
             )  # fmt: skip
             if change or desired_changed or message:
@@ -397,6 +431,7 @@ class SQLiteJobStore:
                     stimulus_id=stimulus_id, details=details,
                 )  # fmt: skip
                 insert_event(conn, entry)
+        self._executions.put(execution_id, data, updated)
         return updated
 
     def list_executions(
@@ -419,9 +454,9 @@ class SQLiteJobStore:
         if wanted:
             where.append(f"compute_state IN ({_marks(wanted)})")
             args.extend(wanted)
-        sql = "SELECT data FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = "SELECT id, data FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._read().execute(sql + _EXEC_ORDER, args)
-        return [Execution.model_validate_json(data) for (data,) in rows]
+        return [self._executions.parse(eid, data) for (eid, data) in rows]
 
     def in_progress_executions(self) -> list[Execution]:
         """See :meth:`JobStore.in_progress_executions`."""

@@ -28,6 +28,8 @@ SPEC_ERROR = "bacalao_spec"
 
 # Per-class case-insensitive key index, built on first use.
 _KEY_INDEX: dict[type, dict[str, str]] = {}
+# Per-class set of the keys as written (aliases): input already in that form needs no renaming.
+_CANONICAL: dict[type, frozenset[str]] = {}
 
 
 def spec_error(message: str, hint: str | None = None, *, subpath: str = "") -> PydanticCustomError:
@@ -106,6 +108,13 @@ class WireModel(BaseModel):
     @classmethod
     def _match_keys(cls, data: Any) -> Any:
         if not isinstance(data, dict):
+            return data
+        canonical = _CANONICAL.get(cls)
+        if canonical is None:
+            canonical = _CANONICAL[cls] = frozenset(cls._keys().values())
+        if canonical.issuperset(data):
+            # The fast path for what bacalao itself wrote (stored jobs, messages): every key is
+            # already spelled as the alias, so there is nothing to rename and nothing unknown.
             return data
         index = cls._keys()
         out: dict[str, Any] = {}
