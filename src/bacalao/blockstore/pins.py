@@ -1,4 +1,9 @@
-"""Recursive pins: the roots whose whole DAG a node promises to keep.
+"""Pins: the roots whose DAG a node promises to keep.
+
+A ``recursive`` pin promises the whole DAG (it was checked complete when pinned). A ``partial``
+pin keeps whatever of the DAG is here and tolerates the rest being elsewhere: a merged result or
+an aggregate links data that other nodes hold, so its node keeps the directory blocks it made,
+not the linked files. Only recursive pins count as data this node *holds*.
 
 :class:`JsonPinStore` persists them in one small JSON file written atomically (temp file, fsync,
 rename) under an exclusive ``flock``, so concurrent processes never lose each other's pins.
@@ -21,14 +26,19 @@ from bacalao.ipld.cid import CID
 FORMAT_VERSION = 1
 
 
-class PinStore(Protocol):
-    """The set of recursively pinned roots."""
+RECURSIVE = "recursive"
+PARTIAL = "partial"
+KINDS = (RECURSIVE, PARTIAL)
 
-    def add(self, cid: CID) -> bool:
-        """Pin ``cid``; ``False`` if it was already pinned."""
+
+class PinStore(Protocol):
+    """The pinned roots, each ``recursive`` or ``partial``."""
+
+    def add(self, cid: CID, kind: str = RECURSIVE) -> bool:
+        """Pin ``cid``; ``False`` if it was already pinned (a recursive pin wins over partial)."""
         ...
 
-    def add_many(self, cids: list[CID]) -> None:
+    def add_many(self, cids: list[CID], kind: str = RECURSIVE) -> None:
         """Pin several roots in one write."""
         ...
 
@@ -36,8 +46,8 @@ class PinStore(Protocol):
         """Unpin ``cid``; ``False`` if it was not pinned."""
         ...
 
-    def list(self) -> list[CID]:
-        """Every pinned root, in the order they were first pinned."""
+    def list(self, kind: str | None = None) -> list[CID]:
+        """Pinned roots (of one kind, or all), in the order they were first pinned."""
         ...
 
 
@@ -45,21 +55,18 @@ class MemoryPinStore:
     """Pins in a list, for memory repos."""
 
     def __init__(self) -> None:
-        self._pins: dict[CID, None] = {}
+        self._pins: dict[CID, str] = {}
         self._lock = threading.Lock()
 
-    def add(self, cid: CID) -> bool:
+    def add(self, cid: CID, kind: str = RECURSIVE) -> bool:
         """Pin ``cid``; ``False`` if already pinned."""
         with self._lock:
-            if cid in self._pins:
-                return False
-            self._pins[cid] = None
-            return True
+            return _merge(self._pins, cid, kind)
 
-    def add_many(self, cids: list[CID]) -> None:
+    def add_many(self, cids: list[CID], kind: str = RECURSIVE) -> None:
         """Pin several roots."""
         for cid in cids:
-            self.add(cid)
+            self.add(cid, kind)
 
     def remove(self, cid: CID) -> bool:
         """Unpin ``cid``; ``False`` if it was not pinned."""
@@ -69,10 +76,20 @@ class MemoryPinStore:
             del self._pins[cid]
             return True
 
-    def list(self) -> list[CID]:
+    def list(self, kind: str | None = None) -> list[CID]:
         """Pinned roots, oldest first."""
         with self._lock:
-            return list(self._pins)
+            return [c for c, k in self._pins.items() if kind is None or k == kind]
+
+
+def _merge(pins: dict, key, kind: str) -> bool:  # type: ignore[no-untyped-def]
+    """Add ``key`` with ``kind``; an existing partial pin is upgraded to recursive."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown pin kind {kind!r}")
+    if key in pins and (pins[key] == RECURSIVE or kind == PARTIAL):
+        return False
+    pins[key] = kind
+    return True
 
 
 class JsonPinStore:
@@ -86,14 +103,14 @@ class JsonPinStore:
         self.sync = sync
         self._lock = FileRWLock(self.path.with_name(self.path.name + ".lock"))
 
-    def _read(self) -> dict[str, None]:
+    def _read(self) -> dict[str, str]:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
         try:
             doc = json.loads(raw)
-            return {str(p["cid"]): None for p in doc["pins"]}
+            return {str(p["cid"]): str(p.get("type", RECURSIVE)) for p in doc["pins"]}
         except (ValueError, KeyError, TypeError) as e:
             raise DecodeError(
                 f"pin file {self.path} is corrupt: {e}",
@@ -101,32 +118,28 @@ class JsonPinStore:
                 " all blocks)",
             ) from None
 
-    def _write(self, pins: dict[str, None]) -> None:
+    def _write(self, pins: dict[str, str]) -> None:
         doc = {
             "version": FORMAT_VERSION,
-            "pins": [{"cid": c, "type": "recursive"} for c in pins],
+            "pins": [{"cid": c, "type": k} for c, k in pins.items()],
         }
         write_atomic(self.path, (json.dumps(doc, indent=1) + "\n").encode(), sync=self.sync)
 
-    def add(self, cid: CID) -> bool:
+    def add(self, cid: CID, kind: str = RECURSIVE) -> bool:
         """Pin ``cid``; ``False`` if already pinned."""
-        key = str(cid)
         with self._lock.exclusive():
             pins = self._read()
-            if key in pins:
+            if not _merge(pins, str(cid), kind):
                 return False
-            pins[key] = None
             self._write(pins)
             return True
 
-    def add_many(self, cids: list[CID]) -> None:
+    def add_many(self, cids: list[CID], kind: str = RECURSIVE) -> None:
         """Pin several roots in one atomic write."""
         with self._lock.exclusive():
             pins = self._read()
-            before = len(pins)
-            for cid in cids:
-                pins.setdefault(str(cid), None)
-            if len(pins) != before:
+            changed = [_merge(pins, str(cid), kind) for cid in cids]
+            if any(changed):
                 self._write(pins)
 
     def remove(self, cid: CID) -> bool:
@@ -140,6 +153,6 @@ class JsonPinStore:
             self._write(pins)
             return True
 
-    def list(self) -> list[CID]:
+    def list(self, kind: str | None = None) -> list[CID]:
         """Pinned roots, oldest first (reads need no lock: the file is replaced atomically)."""
-        return [CID.decode(c) for c in self._read()]
+        return [CID.decode(c) for c, k in self._read().items() if kind is None or k == kind]

@@ -33,7 +33,7 @@ from bacalao.blockstore.base import BlockStore, cid_for_multihash
 from bacalao.blockstore.fs import FsBlockStore, block_present, sync_filesystem
 from bacalao.blockstore.locks import FileRWLock, RWLock, ThreadRWLock
 from bacalao.blockstore.memory import MemoryBlockStore
-from bacalao.blockstore.pins import JsonPinStore, MemoryPinStore, PinStore
+from bacalao.blockstore.pins import PARTIAL, RECURSIVE, JsonPinStore, MemoryPinStore, PinStore
 from bacalao.errors import BlockNotFound, IntegrityError, InvalidInput, NotFound
 from bacalao.ipld.cid import CID, RAW
 
@@ -180,8 +180,13 @@ class Repo:
             yield sink
 
     def pin_trusted(self, cid: CID) -> None:
-        """Pin a root whose DAG the caller knows is complete (it just stored or linked it)."""
+        """Pin a root whose DAG the caller knows is complete (it just stored it)."""
         self._pin_trusted([cid])
+
+    def pin_partial(self, cid: CID) -> None:
+        """Keep what is here of ``cid``'s DAG, the rest being held by other nodes (a merged
+        result or an aggregate: this node made the directory blocks, not the linked data)."""
+        self.pin_store.add(cid, PARTIAL)
 
     @contextlib.contextmanager
     def _sink(self) -> Iterator[BlockStore]:
@@ -269,12 +274,12 @@ class Repo:
             )
 
     def pins(self) -> list[CID]:
-        """Every recursively pinned root, oldest first."""
+        """Every pinned root (recursive and partial), oldest first."""
         return self.pin_store.list()
 
     def roots(self) -> list[CID]:
-        """The roots this node holds completely (its pinned roots), for the orchestrator."""
-        return self.pins()
+        """The roots this node holds completely (its recursive pins), for the orchestrator."""
+        return self.pin_store.list(RECURSIVE)
 
     # -- garbage collection ---------------------------------------------------------------------
     def gc(self) -> GcResult:
@@ -303,16 +308,21 @@ class Repo:
 
         live: set[bytes] = set()
         seen: set[CID] = set()
-        stack = self.pins()
+        # (cid, under a partial pin): a partial pin's missing blocks are held elsewhere, so the
+        # walk stops there instead of aborting; a recursive pin's must all be here
+        stack = [(c, True) for c in self.pin_store.list(PARTIAL)]
+        stack += [(c, False) for c in self.pin_store.list(RECURSIVE)]
         while stack:
-            cid = stack.pop()
+            cid, partial = stack.pop()
             if cid in seen:
+                continue
+            if partial and not self.blocks.has(cid):
                 continue
             seen.add(cid)
             live.add(cid.multihash)
             if cid.codec == RAW:
                 continue
-            stack.extend(links_of(cid, _get_unverified(self.blocks, cid)))
+            stack.extend((c, partial) for c in links_of(cid, _get_unverified(self.blocks, cid)))
         return live
 
     def _sweep_leftovers(self) -> None:

@@ -329,7 +329,7 @@ class ComputeNode:
                 node = merge_union(getter, roots, profile, sink)
             else:
                 node = aggregate(getter, roots, profile, sink)
-        self.repo.pin_trusted(node.cid)
+        self.repo.pin_partial(node.cid)  # the linked data may live on other nodes
         return str(node.cid)
 
     # -- acting on instructions -----------------------------------------------------------------
