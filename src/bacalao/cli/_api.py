@@ -20,7 +20,7 @@ Api = Annotated[
     str | None,
     typer.Option(
         "--api",
-        help=f"The bacalao API [default: ${ENV_API} or http://127.0.0.1:1234].",
+        help=f"The bacalao API (default: ${ENV_API}, else http://127.0.0.1:1234).",
         show_default=False,
     ),
 ]
