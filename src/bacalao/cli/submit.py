@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bacalao.cli import shard_options as so
 from bacalao.cli._api import Api, connect
 from bacalao.cli.docker import NETWORKS, build_job
 from bacalao.cli.wait import DEFAULT_WAIT_TIMEOUT_S, submit_and_follow
@@ -163,9 +164,13 @@ def submit_job(
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
     dry_run: bool = False,
     api: str | None = None,
+    sharding: dict[str, Any] | None = None,
     **common: Any,
 ) -> None:
-    """Build the job around ``engine`` with ``docker run``'s common flags, submit and follow."""
+    """Build the job around ``engine`` with ``docker run``'s common flags, submit and follow.
+
+    ``sharding`` is what :func:`bacalao.cli.shard_options.shard_fields` returns for the shard and
+    reduce flags (``Sharding`` and ``Reduce`` blocks of the job)."""
     from bacalao.models import dump_job, parse_job
     from bacalao.models.parse import SYSTEM_FIELDS
 
@@ -177,6 +182,7 @@ def submit_job(
     task["Engine"] = engine
     if env:
         task["Env"] = dict(_env_pairs(env))
+    spec.update(sharding or {})
     try:
         job = parse_job(spec)
     except InvalidInput as err:
@@ -209,6 +215,7 @@ def _env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
 
 
 _FLAGS = {
+    **so.FLAGS,
     "Tasks[0].Resources.CPU": "--cpu",
     "Tasks[0].Resources.Memory": "--memory",
     "Tasks[0].Resources.Disk": "--disk",
@@ -301,6 +308,14 @@ def submit(
     wait_timeout: WaitTimeout = DEFAULT_WAIT_TIMEOUT_S,
     dry_run: DryRun = False,
     api: Api = None,
+    shard_glob: so.ShardGlob = "",
+    shard_batch: so.ShardBatch = None,
+    shards: so.ShardCount = None,
+    merge: so.Merge = None,
+    reduce: so.Reduce = None,
+    reduce_engine: so.ReduceEngine = None,
+    reduce_image: so.ReduceImage = None,
+    reduce_cmd: so.ReduceCmd = None,
 ) -> None:
     """Run code over a dataset: -x a WebAssembly module CID, -e a shell one-liner per file, or
     -f a Python script (-r requirements.txt, --function NAME for one call per input file).
@@ -318,6 +333,11 @@ def submit(
         timeout=timeout, queue_timeout=queue_timeout, labels=labels or [],
         constraints=selector or [], network=network, name=name, namespace=namespace,
         publisher=publisher.lower(),
+        sharding=so.shard_fields(
+            shard_glob=shard_glob, shard_batch=shard_batch, shards=shards, merge=merge,
+            reduce=reduce, reduce_engine=reduce_engine, reduce_image=reduce_image,
+            reduce_cmd=reduce_cmd,
+        ),
     )  # fmt: skip
 
 
