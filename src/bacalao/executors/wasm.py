@@ -262,7 +262,9 @@ class WasmExecutor:
                 plan = self._plan(req, params)
             except _Refused as e:
                 return failed_result(req, str(e))
-            return await self._execute(req, params, plan, control, log)
+            except OSError as e:  # staging a file input
+                return failed_result(req, f"cannot prepare the inputs: {e}")
+            return await self._execute(req, plan, control, log)
         finally:
             self._running.pop(req.execution_id, None)
 
@@ -297,12 +299,7 @@ class WasmExecutor:
         )
 
     async def _execute(
-        self,
-        req: ExecutionRequest,
-        params: WasmParams,
-        plan: Any,
-        control: Any,
-        log: LogCallback | None,
+        self, req: ExecutionRequest, plan: Any, control: Any, log: LogCallback | None
     ) -> ExecutionResult:
         out_path, err_path = ensure_run_dir(req)
         loop = asyncio.get_running_loop()
