@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,wasm]'
 	touch $(STAMP)
 
+# The job part of the demo runs shell one-liners in a bubblewrap sandbox: install it if missing.
 demo: venv
+	@command -v bwrap >/dev/null || { echo "installing bubblewrap (the sandbox of the shell engine)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 	$(PY) scripts/demo.py
 
 # System packages and services the integration tests need (Docker engine, nats-server, bubblewrap,
