@@ -88,7 +88,7 @@ class Control:
         """Sleep up to ``seconds``; False if the execution must stop meanwhile."""
         if self.deadline is not None:
             seconds = min(seconds, max(self.deadline - self.clock(), 0.0))
-        self.wake.wait(seconds)
+        self.wake.wait(min(seconds, threading.TIMEOUT_MAX))
         return self.reason() is None
 
 
