@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from bacalao.client._base import LONG_POLL_S, BaseClient, Call, parse_log_line, still_running
+from bacalao.client._base import (
+    LONG_POLL_S,
+    BaseClient,
+    Call,
+    parse_log_line,
+    still_running,
+    tls_verify,
+)
 from bacalao.client._client import _describe
 from bacalao.client._types import JobDescription, LogLine, Page, SubmitResult, WaitResult
 
@@ -33,7 +40,9 @@ class AsyncClient(BaseClient):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(api, timeout=timeout)
-        self._http = httpx.AsyncClient(base_url=self.api, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.api, timeout=timeout, transport=transport, verify=tls_verify(self.api)
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""

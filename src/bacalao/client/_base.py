@@ -53,6 +53,21 @@ def resolve_api(api: str | None = None) -> str:
     return url.rstrip("/")
 
 
+def tls_verify(api: str) -> Any:
+    """httpx's ``verify`` for a client of ``api``.
+
+    A plain ``http://`` API never speaks TLS (every request is relative to it and redirects are not
+    followed), yet httpx loads the whole CA bundle when a client is built: ~50 ms of every CLI
+    command. Such clients get a context that trusts no CA instead, so an ``https`` request could
+    only fail verification, never pass unverified. ``https://`` APIs get httpx's default.
+    """
+    if not api.lower().startswith("http://"):
+        return True
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _identity(data: Any) -> Any:
     return data
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from bacalao.client._base import LONG_POLL_S, BaseClient, Call, parse_log_line, still_running
+from bacalao.client._base import (
+    LONG_POLL_S,
+    BaseClient,
+    Call,
+    parse_log_line,
+    still_running,
+    tls_verify,
+)
 from bacalao.client._types import JobDescription, LogLine, Page, SubmitResult, WaitResult
 
 if TYPE_CHECKING:
@@ -43,7 +50,9 @@ class Client(BaseClient):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(api, timeout=timeout)
-        self._http = httpx.Client(base_url=self.api, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.api, timeout=timeout, transport=transport, verify=tls_verify(self.api)
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
