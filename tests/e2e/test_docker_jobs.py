@@ -32,15 +32,11 @@ SUBMITTED = re.compile(r"Job (j-[0-9a-f-]+) submitted")
 
 
 def add_data(serve: Serve, path: Path) -> str:
-    """Put ``path`` into the server's compute node store and return its CID.
-
-    There is no upload endpoint yet, so this is what a user on the node's machine does: add the
-    file to the node's block store with ``bacalao data add --data-dir <data>/compute/store``.
-    """
-    store = serve.data_dir / "compute" / "store"
-    done = serve.cli("data", "add", "--quiet", "--data-dir", str(store), str(path))
+    """Upload ``path`` to the server's compute node and return its CID, as a user does:
+    ``bacalao data add --api URL FILE`` (the CID is the last line of stdout)."""
+    done = serve.cli("data", "add", "--quiet", "--api", serve.api, str(path))
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return done.stdout.split()[-1]
 
 
 def job_id_of(done: subprocess.CompletedProcess[str]) -> str:
