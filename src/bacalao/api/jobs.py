@@ -9,6 +9,7 @@ accepts a unique short prefix (the orchestrator resolves it).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -289,18 +290,29 @@ async def job_results(orch: Orch, job_id: str) -> JSONResponse:
     response_model=WaitResponse,
     responses=errors(400, 404),
 )
-async def wait_job(orch: Orch, job_id: str, since: Q = "", timeout: Q = "") -> JSONResponse:
+async def wait_job(
+    orch: Orch, job_id: str, since: Q = "", timeout: Q = "", terminal: Q = ""
+) -> JSONResponse:
     """bacalao's own: answers as soon as the job has history newer than ``since`` (a ``Seq``), or
-    is terminal, or after ``timeout`` seconds (default 30, at most 60).
+    is terminal, or after ``timeout`` seconds (default 30, at most 60). With ``terminal=true`` it
+    answers only once the job is terminal (or at the timeout): one round trip for a caller that
+    wants the end and not each step.
 
     Returns ``{Seq, Job, Executions}``; pass ``Seq`` back as ``since`` to wait for the next
     change. This is how the CLI sees completion within milliseconds instead of a poll interval.
     """
     since_seq = parse_int(since, "since", 0)
     seconds = parse_float(timeout, "timeout", 30.0, maximum=MAX_WAIT_S)
+    until_terminal = parse_bool(terminal, "terminal")
     job = orch.get_job(job_id)
-    seq = await orch.wait(job.id, since_seq=since_seq, timeout=seconds)
-    job = orch.get_job(job.id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    seq = since_seq
+    while True:
+        seq = await orch.wait(job.id, since_seq=seq, timeout=max(0.0, deadline - loop.time()))
+        job = orch.get_job(job.id)
+        if not until_terminal or job.is_terminal or loop.time() >= deadline:
+            break
     return JSONResponse(
         {
             "Seq": seq,

@@ -161,10 +161,10 @@ class AsyncClient(BaseClient):
         return await self._send(self._results(job_id))
 
     async def wait(
-        self, job_id: str, *, since: int = 0, timeout: float = LONG_POLL_S
+        self, job_id: str, *, since: int = 0, timeout: float = LONG_POLL_S, terminal: bool = False
     ) -> WaitResult:
         """Long-poll once (see :meth:`Client.wait <bacalao.client.Client.wait>`)."""
-        call = self._wait(job_id, since=since, timeout=timeout)
+        call = self._wait(job_id, since=since, timeout=timeout, terminal=terminal)
         return await self._send(call, timeout=timeout + self.timeout)
 
     async def wait_for(
@@ -184,7 +184,9 @@ class AsyncClient(BaseClient):
             left = LONG_POLL_S if deadline is None else deadline - loop.time()
             if left <= 0:
                 raise still_running(job_id, timeout)
-            result = await self.wait(job_id, since=since, timeout=min(LONG_POLL_S, left))
+            result = await self.wait(
+                job_id, since=since, timeout=min(LONG_POLL_S, left), terminal=on_update is None
+            )
             if on_update is not None and (result.seq != since or result.is_terminal):
                 on_update(result)
             if result.is_terminal:

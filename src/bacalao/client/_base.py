@@ -285,8 +285,10 @@ class BaseClient:
     def _results(self, job_id: str) -> Call[Page[PublishedResult]]:
         return Call("GET", _job_path(job_id, "/results"), _page("Items", _wire.parse_result))
 
-    def _wait(self, job_id: str, *, since: int, timeout: float) -> Call[WaitResult]:
-        params = _params(since=since, timeout=f"{timeout:g}")
+    def _wait(
+        self, job_id: str, *, since: int, timeout: float, terminal: bool = False
+    ) -> Call[WaitResult]:
+        params = _params(since=since, timeout=f"{timeout:g}", terminal=terminal or None)
         return Call("GET", _job_path(job_id, "/wait"), WaitResult, params=params)
 
     def _logs(self, job_id: str, *, execution_id: str, follow: bool) -> Call[None]:

@@ -171,10 +171,13 @@ class Client(BaseClient):
         """The job's published results (``{Type: ipfs, Params: {CID}}`` each)."""
         return self._send(self._results(job_id))
 
-    def wait(self, job_id: str, *, since: int = 0, timeout: float = LONG_POLL_S) -> WaitResult:
+    def wait(
+        self, job_id: str, *, since: int = 0, timeout: float = LONG_POLL_S, terminal: bool = False
+    ) -> WaitResult:
         """Long-poll once: returns when the job has history newer than ``since``, is terminal, or
-        ``timeout`` seconds pass. Feed the result's ``seq`` back as ``since``."""
-        call = self._wait(job_id, since=since, timeout=timeout)
+        ``timeout`` seconds pass. Feed the result's ``seq`` back as ``since``. With ``terminal``
+        the server answers only once the job is terminal (or at the timeout)."""
+        call = self._wait(job_id, since=since, timeout=timeout, terminal=terminal)
         return self._send(call, timeout=timeout + self.timeout)
 
     def wait_for(
@@ -192,7 +195,10 @@ class Client(BaseClient):
             left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise still_running(job_id, timeout)
-            result = self.wait(job_id, since=since, timeout=min(LONG_POLL_S, left))
+            # Without on_update nobody looks at the steps: one long-poll until the end.
+            result = self.wait(
+                job_id, since=since, timeout=min(LONG_POLL_S, left), terminal=on_update is None
+            )
             if on_update is not None and (result.seq != since or result.is_terminal):
                 on_update(result)
             if result.is_terminal:
