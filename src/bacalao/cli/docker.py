@@ -142,7 +142,7 @@ def build_job(
 
 
 # Where a spec error found by the models points back to the flag that set that field.
-_FLAGS = {
+FLAGS = {
     "Tasks[0].Resources.CPU": "--cpu",
     "Tasks[0].Resources.Memory": "--memory",
     "Tasks[0].Resources.Disk": "--disk",
@@ -157,8 +157,9 @@ _FLAGS = {
 }
 
 
-def _as_flag_error(err: InvalidInput) -> InvalidInput:
-    for path, flag in _FLAGS.items():
+def flag_error(err: InvalidInput, flags: dict[str, str] = FLAGS) -> InvalidInput:
+    """``err`` from the models, reworded to name the command-line flag that set the field."""
+    for path, flag in flags.items():
         if err.message.startswith(path):
             return InvalidInput(f"{flag}: {err.message}", hint=err.hint)
     return err
@@ -288,7 +289,7 @@ def run(
     try:
         job = parse_job(data)
     except InvalidInput as err:
-        raise _as_flag_error(err) from None
+        raise flag_error(err) from None
     if dry_run:
         import yaml
 

@@ -27,7 +27,7 @@ import typer
 
 from bacalao.cli import shard_options as so
 from bacalao.cli._api import Api, connect
-from bacalao.cli.docker import NETWORKS, build_job
+from bacalao.cli.docker import FLAGS, NETWORKS, build_job, flag_error
 from bacalao.cli.wait import DEFAULT_WAIT_TIMEOUT_S, submit_and_follow
 from bacalao.errors import InvalidInput
 
@@ -186,7 +186,7 @@ def submit_job(
     try:
         job = parse_job(spec)
     except InvalidInput as err:
-        raise _as_flag_error(err) from None
+        raise flag_error(err, _FLAGS) from None
     if dry_run:
         import yaml
 
@@ -214,23 +214,8 @@ def _env_pairs(items: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-_FLAGS = {
-    **so.FLAGS,
-    "Tasks[0].Resources.CPU": "--cpu",
-    "Tasks[0].Resources.Memory": "--memory",
-    "Tasks[0].Resources.Disk": "--disk",
-    "Tasks[0].InputSources": "-c",
-    "Tasks[0].Publisher": "--publisher",
-    "Labels": "--label",
-    "Constraints": "--selector",
-}
-
-
-def _as_flag_error(err: InvalidInput) -> InvalidInput:
-    for path, flag in _FLAGS.items():
-        if err.message.startswith(path):
-            return InvalidInput(f"{flag}: {err.message}", hint=err.hint)
-    return err
+# docker run's flags, but the dataset is -c and constraints are --selector here
+_FLAGS = {**FLAGS, "Tasks[0].InputSources": "-c", "Constraints": "--selector"}
 
 
 Repeat = list[str] | None
