@@ -147,3 +147,26 @@ async def test_stop_cancels_running_job(stack) -> None:
             break
         await asyncio.sleep(0.05)
     assert ex.state is ES.CANCELLED
+
+
+async def test_input_no_node_holds_fails_once_naming_the_block(stack) -> None:
+    orch = stack.orchestrator
+    from bacalao.ipld.cid import CID
+
+    missing = str(CID.hash(b"nobody has these bytes", codec=0x55))
+    job = parse_job(
+        {
+            "Tasks": [
+                {
+                    "Name": "t",
+                    "Engine": {"Type": "noop"},
+                    "InputSources": [{"Source": {"Type": "ipfs", "Params": {"CID": missing}}}],
+                }
+            ]
+        }
+    )
+    res = await orch.submit_job(job)
+    job = await wait_terminal(orch, res.job_id)
+    assert job.state_type is JS.FAILED
+    assert missing in job.state.message
+    assert len(orch.list_executions(res.job_id)) == 1  # not retried: no node would do better

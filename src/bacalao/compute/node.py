@@ -122,6 +122,18 @@ class ComputeNode:
     async def start(self) -> None:
         """Probe the engines, listen on the node's subjects, register with the orchestrator."""
         self._engines = frozenset(await self.executors.installed_types())
+        for engine in self._engines:
+            # containers or processes left by a node that was killed (kill -9) are swept now
+            sweep = getattr(self.executors.get(engine), "remove_stale", None)
+            if sweep is None:
+                continue
+            try:
+                removed = await sweep()
+            except Exception as e:  # a sweep that fails must not stop the node
+                log.warning("could not sweep stale %s executions: %s", engine, e)
+                continue
+            if removed:
+                log.warning("removed %d %s execution(s) left by a previous run", removed, engine)
         handlers = {
             subjects.ASK_FOR_BID: self._on_ask_for_bid,
             subjects.CANCEL_EXECUTION: self._on_cancel,
@@ -399,7 +411,10 @@ class ComputeNode:
         except asyncio.CancelledError:
             return
         except BacalaoError as e:
-            await self._handle(Failed(eid, e.message, stimulus_id=f"prep-{eid}"))
+            # e.g. an input no node holds: another node would fail the same way
+            await self._handle(
+                Failed(eid, e.message, retryable=e.retryable, stimulus_id=f"prep-{eid}")
+            )
             return
         except Exception as e:  # an engine bug must not wedge the node
             log.exception("execution %s crashed", eid)
@@ -448,6 +463,7 @@ class ComputeNode:
             state=ins.kind,
             message=ins.message,
             result_cid=ins.result_cid or "",
+            retryable=ins.retryable,
         )
         if ins.kind in ("Completed", "Failed", "Cancelled"):
             update = _finish(update, run)

@@ -99,6 +99,8 @@ class Failed:
 
     execution_id: str
     reason: str
+    #: False when another node would fail the same way (the job's own fault, data nowhere)
+    retryable: bool = True
     stimulus_id: str = ""
 
 
@@ -137,6 +139,7 @@ class Notify:
     kind: str
     message: str = ""
     result_cid: str | None = None
+    retryable: bool = True
 
 
 Instruction = StartRun | Publish | KillRun | Notify
@@ -245,7 +248,8 @@ class ComputeState:
             return out + self._start_queued()
         if isinstance(event, Failed):
             self._move(ex, LocalState.FAILED, event.reason)
-            return [Notify(ex.execution_id, "Failed", event.reason), *self._start_queued()]
+            failed = Notify(ex.execution_id, "Failed", event.reason, retryable=event.retryable)
+            return [failed, *self._start_queued()]
         raise TypeError(f"unknown event {event!r}")
 
     def _accepted(self, event: Accepted) -> list[Instruction]:

@@ -30,8 +30,8 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def build_executors(names: list[str], state_dir: Path) -> ExecutorRegistry:
-    """The executors this node offers, by engine name."""
+def build_executors(names: list[str], state_dir: Path, node_id: str = "") -> ExecutorRegistry:
+    """The executors this node offers, by engine name (``node_id`` labels its containers)."""
     registry = ExecutorRegistry()
     for name in names:
         if name == "noop":
@@ -49,7 +49,7 @@ def build_executors(names: list[str], state_dir: Path) -> ExecutorRegistry:
         elif name == "docker":
             from bacalao.executors.docker import DockerExecutor
 
-            registry.add(DockerExecutor())
+            registry.add(DockerExecutor(node_id=node_id))
         elif name == "wasm":
             from bacalao.executors.wasm import WasmExecutor
 
@@ -149,7 +149,7 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
                 ccfg,
                 bus,
                 repo,
-                build_executors(config.engines, home / "state"),
+                build_executors(config.engines, home / "state", node_id),
                 orchestrator_id=orch_id,
             )
             await node.start()
