@@ -12,6 +12,7 @@ reachable from every non-terminal state.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -165,6 +166,7 @@ class ComputeState:
     gpu_indexes: tuple[int, ...] = ()
     max_jobs: int = 0  # 0 = bounded by resources only
     executions: dict[str, LocalExecution] = field(default_factory=dict)
+    #: accepted executions waiting for capacity, in start order (priority, then arrival)
     queue: list[str] = field(default_factory=list)
     _seq: int = 0
     _holding: set[str] = field(default_factory=set)
@@ -259,20 +261,26 @@ class ComputeState:
         ex = LocalExecution(event.execution_id, event.need, event.priority, self._seq)
         self.executions[ex.execution_id] = ex
         self._move(ex, LocalState.BID_ACCEPTED)
-        self.queue.append(ex.execution_id)
+        # the queue stays in start order: higher priority first, then arrival
+        bisect.insort(self.queue, ex.execution_id, key=self._queue_key)
         return self._start_queued()
+
+    def _queue_key(self, execution_id: str) -> tuple[int, int]:
+        ex = self.executions[execution_id]
+        return (-ex.priority, ex.seq)
 
     def _start_queued(self) -> list[Instruction]:
         out: list[Instruction] = []
-        order = sorted(
-            self.queue, key=lambda i: (-self.executions[i].priority, self.executions[i].seq)
-        )
         started = set()
-        for eid in order:
+        too_big: set[Need] = set()  # a need that did not fit: equal needs behind it won't either
+        for eid in self.queue:
             if self.max_jobs and len(self._holding) >= self.max_jobs:
                 break
             ex = self.executions[eid]
+            if ex.need in too_big:
+                continue
             if not self._fits_now(ex.need):
+                too_big.add(ex.need)
                 continue
             ex.gpus = tuple(self.free_gpus()[: ex.need.gpus]) if ex.need.gpus else ()
             self._hold(ex)

@@ -12,12 +12,38 @@ NS = 1_000_000_000
 
 
 @dataclass
+class Load:
+    """What a node was promised: executions placed there and not finished, with running sums."""
+
+    items: dict[str, Requirements] = field(default_factory=dict)
+    cpu: float = 0.0
+    memory: int = 0
+    gpus: int = 0
+
+    def add(self, execution_id: str, req: Requirements) -> None:
+        if execution_id not in self.items:
+            self.items[execution_id] = req
+            self.cpu += req.cpu
+            self.memory += req.memory
+            self.gpus += req.gpus
+
+    def drop(self, execution_id: str) -> None:
+        req = self.items.pop(execution_id, None)
+        if req is not None:
+            self.cpu -= req.cpu
+            self.memory -= req.memory
+            self.gpus -= req.gpus
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
 class NodeEntry:
     info: NodeInfo
     last_seen_ns: int
     held: dict[str, int] = field(default_factory=dict)
-    #: execution id -> what it takes, for executions placed here and not yet finished
-    load: dict[str, Requirements] = field(default_factory=dict)
+    load: Load = field(default_factory=Load)
 
 
 class NodeRegistry:
@@ -26,12 +52,12 @@ class NodeRegistry:
     def __init__(self, *, heartbeat_timeout_s: float = 30.0) -> None:
         self.heartbeat_timeout_ns = int(heartbeat_timeout_s * NS)
         self._nodes: dict[str, NodeEntry] = {}
-        self._orphan_load: dict[str, dict[str, Requirements]] = {}
+        self._orphan_load: dict[str, Load] = {}
 
     def register(self, info: NodeInfo, held: dict[str, int], now_ns: int) -> None:
         entry = self._nodes.get(info.id)
         if entry is None:
-            load = self._orphan_load.pop(info.id, {})
+            load = self._orphan_load.pop(info.id, None) or Load()
             self._nodes[info.id] = NodeEntry(info, now_ns, dict(held), load)
         else:
             entry.info, entry.held, entry.last_seen_ns = info, dict(held), now_ns
@@ -49,14 +75,15 @@ class NodeRegistry:
 
     def add_load(self, node_id: str, execution_id: str, req: Requirements) -> None:
         entry = self._nodes.get(node_id)
-        target = entry.load if entry else self._orphan_load.setdefault(node_id, {})
-        target[execution_id] = req
+        target = entry.load if entry else self._orphan_load.setdefault(node_id, Load())
+        target.add(execution_id, req)
 
     def drop_load(self, node_id: str, execution_id: str) -> None:
         entry = self._nodes.get(node_id)
         if entry is not None:
-            entry.load.pop(execution_id, None)
-        self._orphan_load.get(node_id, {}).pop(execution_id, None)
+            entry.load.drop(execution_id)
+        if node_id in self._orphan_load:
+            self._orphan_load[node_id].drop(execution_id)
 
     def held_bytes(self, cid: str) -> int:
         return max((e.held.get(cid, 0) for e in self._nodes.values()), default=0)
@@ -77,9 +104,9 @@ class NodeRegistry:
                     cpu=total.cpu,
                     memory=total.memory,
                     gpus=total.gpu,
-                    used_cpu=sum(r.cpu for r in e.load.values()),
-                    used_memory=sum(r.memory for r in e.load.values()),
-                    used_gpus=sum(r.gpus for r in e.load.values()),
+                    used_cpu=e.load.cpu,
+                    used_memory=e.load.memory,
+                    used_gpus=e.load.gpus,
                     running=len(e.load),
                     connected=now_ns - e.last_seen_ns <= self.heartbeat_timeout_ns,
                     held={**e.held, **(held or {}).get(nid, {})},

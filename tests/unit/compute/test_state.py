@@ -51,7 +51,7 @@ def test_queue_waits_for_capacity_and_priority_goes_first(ws: ComputeState) -> N
     assert ws.handle(Accepted("big", Need(cpu=2))) == [StartRun("big")]
     assert ws.handle(Accepted("low", Need(cpu=1), priority=0)) == []
     assert ws.handle(Accepted("high", Need(cpu=1), priority=5)) == []
-    assert ws.queue == ["low", "high"]
+    assert ws.queue == ["high", "low"]  # kept in start order: priority, then arrival
     out = run_to_completion(ws, "big")
     starts = [i for i in out if isinstance(i, StartRun)]
     assert starts == [StartRun("high"), StartRun("low")]
