@@ -38,6 +38,14 @@ TMP_PREFIX = ".tmp-"
 _counter = itertools.count()
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
     try:
@@ -298,8 +306,13 @@ class BlockBatch:
     the first, ``get`` refuses the second.
     """
 
+    #: up to this many files, ``close`` fsyncs them one by one: a filesystem-wide sync would also
+    #: flush unrelated dirty data (a job's freshly written inputs, say) and cost far more
+    SMALL_BATCH = 64
+
     def __init__(self, store: FsBlockStore) -> None:
         self._store = store
+        self._paths: list[Path] = []
         self._written = False
 
     def put(self, cid: CID, data: bytes) -> None:
@@ -311,12 +324,21 @@ class BlockBatch:
             return
         self._store.write_file(path, data, sync=False)
         self._written = True
+        if len(self._paths) <= self.SMALL_BATCH:
+            self._paths.append(path)
 
     def close(self) -> None:
         """Make every block of the batch durable (when the store syncs)."""
         if self._written and self._store.sync:
-            sync_filesystem(self._store.root)
+            if len(self._paths) <= self.SMALL_BATCH:
+                for path in self._paths:
+                    _fsync_file(path)
+                for parent in {p.parent for p in self._paths}:
+                    fsync_dir(parent)
+            else:
+                sync_filesystem(self._store.root)
         self._written = False
+        self._paths = []
 
     def __enter__(self) -> BlockBatch:
         return self

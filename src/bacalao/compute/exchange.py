@@ -14,6 +14,7 @@ import base64
 import threading
 from collections.abc import Sequence
 
+from bacalao.blockstore.fs import FsBlockStore
 from bacalao.blockstore.repo import Repo
 from bacalao.errors import BacalaoError, BlockNotFound
 from bacalao.ipld.cid import CID, RAW
@@ -38,8 +39,10 @@ class PeerFetcher:
         *,
         node_id: str,
         peers: Sequence[str] = (),
+        verify_local: bool = False,
     ) -> None:
         self.repo = repo
+        self.verify_local = verify_local
         self.bus = bus
         self.loop = loop
         self.node_id = node_id
@@ -50,6 +53,18 @@ class PeerFetcher:
 
     def has(self, cid: CID) -> bool:
         return self.repo.blocks.has(cid)
+
+    def block_file(self, cid: CID) -> str | None:
+        """The local file holding ``cid``'s bytes, for zero-copy export of file leaves.
+
+        Local blocks were verified when they were stored; unless ``verify_local`` is set they
+        are not re-hashed on every read (Kubo's ``HashOnRead`` is off by default too). Blocks
+        fetched from peers are always verified on arrival.
+        """
+        if self.verify_local or not isinstance(self.repo.blocks, FsBlockStore):
+            return None
+        path = self.repo.blocks.path_for(cid)
+        return str(path) if path.exists() else None
 
     def get(self, cid: CID) -> bytes:
         if self.repo.blocks.has(cid):

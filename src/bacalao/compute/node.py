@@ -74,6 +74,8 @@ class ComputeConfig:
     accept_networked: bool = True
     allowed_paths: Sequence[Path] = ()
     heartbeat_s: float = 5.0
+    #: re-hash local blocks on every read of a job's inputs (they were verified when stored)
+    verify_local_reads: bool = False
 
 
 @dataclass
@@ -287,7 +289,12 @@ class ComputeNode:
     def fetcher(self, peers: Sequence[str]) -> PeerFetcher:
         """A block getter over this node's store that fetches what it lacks from ``peers``."""
         return PeerFetcher(
-            self.repo, self.bus, asyncio.get_running_loop(), node_id=self.id, peers=peers
+            self.repo,
+            self.bus,
+            asyncio.get_running_loop(),
+            node_id=self.id,
+            peers=peers,
+            verify_local=self.config.verify_local_reads,
         )
 
     async def _on_get_block(self, env: Envelope) -> Envelope:

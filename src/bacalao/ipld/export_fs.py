@@ -28,7 +28,7 @@ from pathlib import Path
 from bacalao.errors import BacalaoError, InvalidInput
 from bacalao.ipld.blocks import BlockGetter
 from bacalao.ipld.cid import CID
-from bacalao.ipld.unixfs_read import Node, dir_links, file_chunks, load
+from bacalao.ipld.unixfs_read import FileSlice, Node, dir_links, file_parts, load
 
 MAX_DEPTH = 256
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -79,7 +79,7 @@ def _write(getter: BlockGetter, cid: CID, dfd: int, name: str, where: str, depth
     node = load(getter, cid)
     try:
         if node.kind in ("file", "raw"):
-            _write_file(dfd, name, where, file_chunks(getter, node))
+            _write_file(dfd, name, where, file_parts(getter, node))
         elif node.kind == "symlink":
             _write_symlink(dfd, name, where, node)
         else:
@@ -102,7 +102,9 @@ def _clear(dfd: int, name: str, where: str, *, keep_dir: bool) -> bool:
     return False
 
 
-def _write_file(dfd: int, name: str, where: str, chunks: Iterable[bytes]) -> None:
+def _write_file(
+    dfd: int, name: str, where: str, parts: Iterable[bytes | FileSlice]
+) -> None:
     try:
         fd = os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=dfd)
     except FileExistsError:
@@ -110,12 +112,36 @@ def _write_file(dfd: int, name: str, where: str, chunks: Iterable[bytes]) -> Non
         fd = os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=dfd)
     try:
         with open(fd, "wb", closefd=True) as out:
-            for chunk in chunks:
-                out.write(chunk)
+            for part in parts:
+                if isinstance(part, bytes):
+                    out.write(part)
+                else:
+                    out.flush()
+                    _copy_slice(part, fd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(name, dir_fd=dfd)  # no half-written files
         raise
+
+
+def _copy_slice(part: FileSlice, out_fd: int) -> None:
+    """Append ``length`` bytes at ``offset`` of a local block file, in the kernel."""
+    path, offset, length = part
+    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while length:
+            try:
+                n = os.copy_file_range(src, out_fd, length, offset)
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                n = os.write(out_fd, os.pread(src, min(length, 1 << 20), offset))
+            if n == 0:
+                raise BacalaoError(f"block file {path} is shorter than its index says", code="io")
+            offset += n
+            length -= n
+    finally:
+        os.close(src)
 
 
 def _write_symlink(dfd: int, name: str, where: str, node: Node) -> None:

@@ -11,13 +11,14 @@ link named with just the hex bucket index is a sub-shard; one named ``index + na
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import mmh3
 
 from bacalao.errors import DecodeError, IntegrityError, InvalidInput
-from bacalao.ipld import dagpb, unixfs
+from bacalao.ipld import dagpb, unixfs, varint
 from bacalao.ipld.blocks import BlockGetter, get_block
 from bacalao.ipld.cid import CID, DAG_PB, RAW
 from bacalao.ipld.unixfs import DataType
@@ -95,6 +96,24 @@ def file_chunks(getter: BlockGetter, root: Node) -> Iterator[bytes]:
 
     A declared ``filesize`` that the blocks do not add up to raises :class:`IntegrityError`.
     """
+    for part in file_parts(getter, root):
+        assert isinstance(part, bytes)
+        yield part
+
+
+#: A slice of a local file holding part of a UnixFS file's bytes: (path, offset, length).
+FileSlice = tuple[str, int, int]
+
+
+def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
+    """A file's bytes in order, as chunks or — for leaves the getter has as local block files
+    (its optional ``block_file(cid) -> path | None``) — as slices of those files, so a caller
+    can copy them without reading them into Python (``os.copy_file_range``).
+
+    A getter that offers ``block_file`` vouches for those files (they were verified when
+    stored); every other block is loaded and verified as usual. A declared ``filesize`` that the
+    parts do not add up to raises :class:`IntegrityError`.
+    """
     if root.kind == "raw":
         yield root.block
         return
@@ -102,27 +121,68 @@ def file_chunks(getter: BlockGetter, root: Node) -> Iterator[bytes]:
         raise InvalidInput(f"{root.cid} is a {_kind_word(root.kind)}, not a file")
     assert root.fs is not None
     expected = root.fs.filesize
+    local = getattr(getter, "block_file", None)
     total = 0
     stack: list[Node | CID] = [root]
     while stack:
         item = stack.pop()
-        node = item if isinstance(item, Node) else load(getter, item)
-        if node.kind == "raw":
-            chunk = node.block
-        elif node.kind == "file":
-            assert node.fs is not None
-            chunk = node.fs.data or b""
-            stack.extend(link.cid for link in reversed(node.links))
-        else:
-            raise DecodeError(f"file {root.cid}: block {node.cid} is a {node.kind}, not file data")
-        if not chunk:
+        part: bytes | FileSlice | None = None
+        if isinstance(item, CID) and local is not None:
+            part = _leaf_slice(item, local(item))
+        if part is None:
+            node = item if isinstance(item, Node) else load(getter, item)
+            if node.kind == "raw":
+                part = node.block
+            elif node.kind == "file":
+                assert node.fs is not None
+                part = node.fs.data or b""
+                stack.extend(link.cid for link in reversed(node.links))
+            else:
+                raise DecodeError(
+                    f"file {root.cid}: block {node.cid} is a {node.kind}, not file data"
+                )
+        size = len(part) if isinstance(part, bytes) else part[2]
+        if not size:
             continue
-        total += len(chunk)
+        total += size
         if expected is not None and total > expected:
             raise IntegrityError(f"file {root.cid} holds more than its declared {expected} bytes")
-        yield chunk
+        yield part
     if expected is not None and total != expected:
         raise IntegrityError(f"file {root.cid} holds {total} bytes, not its declared {expected}")
+
+
+def _leaf_slice(cid: CID, path: str | None) -> FileSlice | None:
+    """Where a leaf's file bytes sit in its local block file, or None to load it normally.
+
+    A raw leaf is all data. A dag-pb leaf as Kubo writes it starts ``0a L 08 02 12 N`` (Data
+    first, so no links; UnixFS File with its Data field next): the N bytes after that header.
+    Anything else — an internal node, another layout — is loaded and decoded the usual way.
+    """
+    if path is None:
+        return None
+    try:
+        if cid.codec == RAW:
+            return (path, 0, os.stat(path).st_size)
+        if cid.codec != DAG_PB:
+            return None
+        with open(path, "rb") as f:
+            head = f.read(32)
+            block_size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    try:
+        if head[:1] != b"\x0a":
+            return None
+        data_len, i = varint.decode(head, 1)
+        if i + data_len != block_size:  # links after the Data field: not a leaf
+            return None
+        if head[i : i + 3] not in (b"\x08\x02\x12", b"\x08\x00\x12"):
+            return None
+        length, start = varint.decode(head, i + 3)
+    except DecodeError:
+        return None
+    return (path, start, length)
 
 
 # -- directories ---------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class NodeConfig(BaseSettings):
     allow_local_paths: list[Path] = Field(default_factory=list)
     accept_networked_jobs: bool = True
     heartbeat_s: float = 5.0
+    #: re-hash a node's own blocks whenever a job reads them (off: they were verified when
+    #: stored, as with Kubo's HashOnRead; blocks fetched from peers are always verified)
+    verify_local_reads: bool = False
     heartbeat_timeout_s: float = 30.0
     #: fsync level of the jobstore: NORMAL survives a killed process (the promise), FULL also a
     #: power cut at the cost of one fsync per state change

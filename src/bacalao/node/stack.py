@@ -143,6 +143,7 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
                 accept_networked=config.accept_networked_jobs,
                 allowed_paths=list(config.allow_local_paths),
                 heartbeat_s=config.heartbeat_s,
+                verify_local_reads=config.verify_local_reads,
             )
             repo = Repo.open(home / "store")
             node = ComputeNode(
