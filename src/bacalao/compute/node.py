@@ -17,7 +17,8 @@ from pathlib import Path
 
 from bacalao.blockstore.repo import Repo
 from bacalao.compute import bidding
-from bacalao.compute.exchange import PeerFetcher, held_bytes, serve_block
+from bacalao.compute.data import DataService
+from bacalao.compute.exchange import PeerFetcher
 from bacalao.compute.inputs import materialise, materialise_content
 from bacalao.compute.state import (
     Accepted,
@@ -42,7 +43,6 @@ from bacalao.executors.base import (
     write_result_layout,
 )
 from bacalao.executors.registry import ExecutorRegistry
-from bacalao.ipld.cid import CID
 from bacalao.ipld.profiles import resolve_profile
 from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandResult
 from bacalao.models.input_source import InputSource
@@ -119,6 +119,7 @@ class ComputeNode:
         self._engines: frozenset[str] = frozenset()
         self._heartbeat: asyncio.Task[None] | None = None
         self._registered = False
+        self.data = DataService(repo, bus, node_id=self.id, verify_local=config.verify_local_reads)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -140,10 +141,10 @@ class ComputeNode:
             subjects.ASK_FOR_BID: self._on_ask_for_bid,
             subjects.CANCEL_EXECUTION: self._on_cancel,
             subjects.EXECUTION_LOGS: self._on_logs,
-            subjects.GET_BLOCK: self._on_get_block,
-            subjects.LOCALITY: self._on_locality,
-            subjects.LIST_FILES: self._on_list_files,
-            subjects.BUILD_TREE: self._on_build_tree,
+            subjects.GET_BLOCK: self.data.on_get_block,
+            subjects.LOCALITY: self.data.on_locality,
+            subjects.LIST_FILES: self.data.on_list_files,
+            subjects.BUILD_TREE: self.data.on_build_tree,
         }
         for method, handler in handlers.items():
             self._subs.append(await self.bus.subscribe(subjects.compute(self.id, method), handler))
@@ -285,71 +286,9 @@ class ComputeNode:
         out = await asyncio.to_thread(_read_logs, run_dir, req)
         return m.LogsReply(stdout=out[0], stderr=out[1], done=done).to_envelope(self.id)
 
-    # -- data: block exchange and dataset operations --------------------------------------------
     def fetcher(self, peers: Sequence[str]) -> PeerFetcher:
         """A block getter over this node's store that fetches what it lacks from ``peers``."""
-        return PeerFetcher(
-            self.repo,
-            self.bus,
-            asyncio.get_running_loop(),
-            node_id=self.id,
-            peers=peers,
-            verify_local=self.config.verify_local_reads,
-        )
-
-    async def _on_get_block(self, env: Envelope) -> Envelope:
-        return await asyncio.to_thread(serve_block, self.repo, env, self.id)
-
-    async def _on_locality(self, env: Envelope) -> Envelope:
-        req = m.Locality.from_envelope(env)
-
-        def measure() -> dict[str, int]:
-            out = {}
-            for text in req.cids:
-                try:
-                    out[text] = held_bytes(self.repo, CID.decode(text))
-                except BacalaoError:
-                    out[text] = 0
-            return out
-
-        held = await asyncio.to_thread(measure)
-        return m.LocalityReply(held=held).to_envelope(self.id)
-
-    async def _on_list_files(self, env: Envelope) -> Envelope:
-        from bacalao.ipld.tree import list_files
-
-        req = m.ListFiles.from_envelope(env)
-        getter = self.fetcher(req.peers)
-        try:
-            files = await asyncio.to_thread(list_files, getter, CID.decode(req.cid), req.glob)
-        except BacalaoError as e:
-            return m.FilesReply(error=e.message).to_envelope(self.id)
-        infos = [m.FileInfo(path=f.path, cid=str(f.cid), size=f.size) for f in files]
-        return m.FilesReply(files=infos).to_envelope(self.id)
-
-    async def _on_build_tree(self, env: Envelope) -> Envelope:
-        req = m.BuildTree.from_envelope(env)
-        getter = self.fetcher(req.peers)
-        try:
-            cid = await asyncio.to_thread(self._build_tree, getter, req)
-        except BacalaoError as e:
-            return m.TreeReply(error=e.message, hint=e.hint or "").to_envelope(self.id)
-        return m.TreeReply(cid=cid).to_envelope(self.id)
-
-    def _build_tree(self, getter: PeerFetcher, req: m.BuildTree) -> str:
-        from bacalao.ipld.exporter import resolve
-        from bacalao.ipld.tree import aggregate, merge_union
-
-        profile = resolve_profile(None, 1)
-        roots = [(name, CID.decode(cid)) for name, cid in req.roots]
-        with self.repo.adding() as sink:
-            if req.kind == "union":
-                roots = [(n, resolve(getter, c, req.subdir)) for n, c in roots]
-                node = merge_union(getter, roots, profile, sink)
-            else:
-                node = aggregate(getter, roots, profile, sink)
-        self.repo.pin_partial(node.cid)  # the linked data may live on other nodes
-        return str(node.cid)
+        return self.data.fetcher(peers)
 
     # -- acting on instructions -----------------------------------------------------------------
     def _spawn_act(self, instructions: list[Instruction]) -> None:
