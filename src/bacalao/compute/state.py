@@ -170,6 +170,8 @@ class ComputeState:
     queue: list[str] = field(default_factory=list)
     _seq: int = 0
     _holding: set[str] = field(default_factory=set)
+    #: how many queued executions have each distinct need (lets a full node stop scanning)
+    _queued_needs: dict[Need, int] = field(default_factory=dict)
     _used_cpu: float = 0.0
     _used_memory: int = 0
     _used_gpus: int = 0
@@ -263,7 +265,15 @@ class ComputeState:
         self._move(ex, LocalState.BID_ACCEPTED)
         # the queue stays in start order: higher priority first, then arrival
         bisect.insort(self.queue, ex.execution_id, key=self._queue_key)
+        self._queued_needs[ex.need] = self._queued_needs.get(ex.need, 0) + 1
         return self._start_queued()
+
+    def _unqueue_need(self, need: Need) -> None:
+        left = self._queued_needs[need] - 1
+        if left:
+            self._queued_needs[need] = left
+        else:
+            del self._queued_needs[need]
 
     def _queue_key(self, execution_id: str) -> tuple[int, int]:
         ex = self.executions[execution_id]
@@ -281,9 +291,12 @@ class ComputeState:
                 continue
             if not self._fits_now(ex.need):
                 too_big.add(ex.need)
+                if len(too_big) == len(self._queued_needs):
+                    break  # nothing behind fits either
                 continue
             ex.gpus = tuple(self.free_gpus()[: ex.need.gpus]) if ex.need.gpus else ()
             self._hold(ex)
+            self._unqueue_need(ex.need)
             started.add(eid)
             out.append(StartRun(eid, ex.gpus))
         if started:
@@ -296,6 +309,7 @@ class ComputeState:
         was_queued = ex.execution_id in self.queue
         if was_queued:
             self.queue.remove(ex.execution_id)
+            self._unqueue_need(ex.need)
         started = not was_queued and ex.state is not LocalState.CREATED
         self._move(ex, LocalState.CANCELLED, reason)
         out: list[Instruction] = [KillRun(ex.execution_id)] if started else []
@@ -327,8 +341,11 @@ class ComputeState:
         assert used.memory <= self.memory, used
         gpus = [g for i in self._holding for g in self.executions[i].gpus]
         assert len(gpus) == len(set(gpus)), "a GPU handed out twice"
+        needs: dict[Need, int] = {}
         for eid in self.queue:
             assert self.executions[eid].state is LocalState.BID_ACCEPTED
             assert eid not in self._holding
+            needs[self.executions[eid].need] = needs.get(self.executions[eid].need, 0) + 1
+        assert needs == self._queued_needs, (needs, self._queued_needs)
         for eid in self._holding:
             assert not self.executions[eid].state.is_terminal

@@ -116,3 +116,19 @@ def test_fits_at_all_explains(ws: ComputeState) -> None:
     assert "CPU" in ws.fits_at_all(Need(cpu=3))
     assert "GPU" in ws.fits_at_all(Need(gpus=3))
     assert "memory" in ws.fits_at_all(Need(memory=5 * GiB))
+
+
+def test_a_burst_drains_in_order_and_keeps_the_books(ws: ComputeState) -> None:
+    started = []
+    for i in range(50):
+        started += ws.handle(Accepted(f"e{i:02d}", Need(cpu=1)))
+    assert [s.execution_id for s in started] == ["e00", "e01"]
+    ws.handle(CancelRequested("e10"))
+    done = 0
+    while ws.queue or ws._holding:
+        eid = sorted(ws._holding)[0]
+        started += run_to_completion(ws, eid)
+        done += 1
+        ws.validate()
+    order = [s.execution_id for s in started if isinstance(s, StartRun)]
+    assert order == sorted(order) and "e10" not in order and done == 49
