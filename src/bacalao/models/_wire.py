@@ -26,6 +26,9 @@ UNKNOWN_FIELD = "unknown_field"
 SPEC_ERROR = "bacalao_spec"
 
 
+# Per-class keys that ``omitempty`` drops when empty (alias and attribute name), built on first use.
+_OMIT_KEYS: dict[type, tuple[str, ...]] = {}
+
 # Per-class case-insensitive key index, built on first use.
 _KEY_INDEX: dict[type, dict[str, str]] = {}
 # Per-class set of the keys as written (aliases): input already in that form needs no renaming.
@@ -141,12 +144,18 @@ class WireModel(BaseModel):
         data = handler(self)
         if not self._omit_empty or not isinstance(data, dict):
             return data
-        fields = type(self).model_fields
-        for name in self._omit_empty:
-            field = fields[name]
-            for key in (field.alias or name, name):
-                if key in data and _is_empty(data[key]):
-                    del data[key]
+        cls = type(self)
+        keys = _OMIT_KEYS.get(cls)
+        if keys is None:
+            fields = cls.model_fields
+            keys = _OMIT_KEYS[cls] = tuple(
+                dict.fromkeys(
+                    k for name in cls._omit_empty for k in (fields[name].alias or name, name)
+                )
+            )
+        for key in keys:
+            if key in data and _is_empty(data[key]):
+                del data[key]
         return data
 
     def is_empty_wire(self) -> bool:
