@@ -99,6 +99,13 @@ MaxJobs = Annotated[int | None, typer.Option("--max-jobs", help="Executions at o
 Labels = Annotated[
     list[str] | None, typer.Option("--label", "-l", help="Node label key=value (repeatable).")
 ]
+AllowPaths = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-local-path",
+        help="A host directory jobs may mount with a localDirectory input (repeatable).",
+    ),
+]
 Engines = Annotated[
     list[str] | None, typer.Option("--engine", help="Engines to offer (default: all installed).")
 ]
@@ -113,6 +120,7 @@ def serve(
     max_jobs: MaxJobs = None,
     label: Labels = None,
     engine: Engines = None,
+    allow_local_path: AllowPaths = None,
     compute: Annotated[bool, typer.Option(help="Also run a compute node here.")] = True,
 ) -> None:
     """Run an orchestrator (REST API on :1234) and a compute node in one process."""
@@ -126,6 +134,7 @@ def serve(
             max_jobs=max_jobs,
             labels=label,
             engines=engine,
+            allow_local_paths=allow_local_path,
             compute=compute,
         )
     )
@@ -141,6 +150,7 @@ def devstack(
     max_jobs: MaxJobs = None,
     label: Labels = None,
     engine: Engines = None,
+    allow_local_path: AllowPaths = None,
 ) -> None:
     """Run an orchestrator and N compute nodes, each with its own store, in one process."""
     if nodes < 1:
@@ -158,5 +168,6 @@ def devstack(
             max_jobs=max_jobs,
             labels=label,
             engines=engine,
+            allow_local_paths=allow_local_path,
         )
     )

@@ -1,0 +1,96 @@
+"""Materialising each input source type as a read-only mount."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from bacalao.blockstore.repo import Repo
+from bacalao.compute.inputs import materialise
+from bacalao.errors import BlockNotFound, InvalidInput
+from bacalao.ipld.profiles import PROFILES
+from bacalao.models.input_source import InputSource
+
+
+def source(kind: str, target: str, **params) -> InputSource:
+    return InputSource.model_validate(
+        {"Source": {"Type": kind, "Params": params}, "Target": target}
+    )
+
+
+def test_ipfs_inline_and_local_directory(tmp_path: Path) -> None:
+    repo = Repo.memory()
+    cid = repo.add_bytes(b"from the store\n", PROFILES["kubo-v0"]).cid
+    allowed = tmp_path / "shared"
+    (allowed / "sub").mkdir(parents=True)
+    (allowed / "sub" / "x.txt").write_text("local\n")
+    mounts, size = materialise(
+        [
+            source("ipfs", "/inputs/a.txt", CID=str(cid)),
+            source("inline", "/inputs/b.txt", URL="data:text/plain;base64,aGVsbG8K"),
+            source("inline", "/inputs/c.txt", URL="data:,caf%C3%A9"),
+            source("localDirectory", "/inputs/local", SourcePath=str(allowed / "sub")),
+        ],
+        repo.reader(),
+        tmp_path / "run",
+        allowed_paths=[allowed],
+    )
+    got = {m.target: m for m in mounts}
+    assert got["/inputs/a.txt"].source.read_bytes() == b"from the store\n"
+    assert got["/inputs/b.txt"].source.read_bytes() == b"hello\n"
+    assert got["/inputs/c.txt"].source.read_bytes() == "café".encode()
+    assert got["/inputs/local"].source == (allowed / "sub").resolve()
+    assert all(m.read_only for m in mounts)
+    assert size == len(b"from the store\n") + 6 + len("café".encode())
+
+
+def test_local_directory_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="not allowed"):
+        materialise(
+            [source("localDirectory", "/inputs", SourcePath="/etc")],
+            Repo.memory().reader(),
+            tmp_path / "run",
+            allowed_paths=[tmp_path],
+        )
+
+
+def test_missing_block_names_the_cid(tmp_path: Path) -> None:
+    absent = "bafkreiabqjtlwmhgdxdhnbyurvt7b4nsfwnmsgcqcwbbdjtmc6adkvtvxi"
+    with pytest.raises(BlockNotFound, match=absent):
+        materialise([source("ipfs", "/inputs", CID=absent)], Repo.memory().reader(), tmp_path)
+
+
+def test_url_download_from_a_loopback_server(tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "data.csv").write_text("a,b\n1,2\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(tmp_path / "www"), **kw)
+
+        def log_message(self, *a) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.csv"
+        (mount,), size = materialise(
+            [source("urlDownload", "/inputs/data.csv", URL=url)],
+            Repo.memory().reader(),
+            tmp_path / "run",
+        )
+        assert mount.source.read_text() == "a,b\n1,2\n" and size == 8
+        with pytest.raises(InvalidInput, match="cannot download"):
+            materialise(
+                [source("urlDownload", "/inputs/x", URL=url.replace("data.csv", "nope"))],
+                Repo.memory().reader(),
+                tmp_path / "run2",
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
