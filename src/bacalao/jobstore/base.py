@@ -143,6 +143,10 @@ class JobStore(Protocol):
         """History entries with ``seq > since_seq`` for one job (or all jobs), in order."""
         ...
 
+    def last_seq(self, job_id: str) -> int:
+        """The seq of the job's newest history entry (0 if none): a cheap change check."""
+        ...
+
     # -- plumbing -------------------------------------------------------------------------------
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes: they commit together when the outermost block exits, or not at all.

@@ -498,3 +498,10 @@ class SQLiteJobStore:
     ) -> list[JobHistory]:
         """See :meth:`JobStore.events`."""
         return read_events(self._read(), job_id, since_seq, limit)
+
+    def last_seq(self, job_id: str) -> int:
+        """See :meth:`JobStore.last_seq`."""
+        row = self._read().execute(
+            "SELECT MAX(seq) FROM events WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        return int(row[0] or 0)

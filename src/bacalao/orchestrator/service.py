@@ -246,9 +246,9 @@ class Orchestrator:
         deadline = loop.time() + timeout
         while True:
             event = self._changed.setdefault(job_id, asyncio.Event())
-            newest = self.store.events(job_id, since_seq)
-            if newest:
-                return newest[-1].seq
+            newest = self.store.last_seq(job_id)
+            if newest > since_seq:
+                return newest
             if self.store.get_job(job_id).is_terminal:
                 return since_seq
             left = deadline - loop.time()

@@ -295,3 +295,15 @@ def test_clock_is_the_only_time_source(store: SQLiteJobStore, clock: FakeClock) 
     job = store.create_job(make_job("j-1"))
     assert job.create_time == 43_000
     assert store.events("j-1")[0].time == 43_000
+
+
+def test_last_seq_follows_the_history(store: SQLiteJobStore) -> None:
+    store.create_job(make_job("j-1"))
+    store.create_job(make_job("j-2"))
+    first = store.last_seq("j-1")
+    assert first == store.events("j-1")[-1].seq > 0
+    store.append_event("j-2", "elsewhere")
+    assert store.last_seq("j-1") == first
+    store.append_event("j-1", "news")
+    assert store.last_seq("j-1") == store.events("j-1")[-1].seq > first
+    assert store.last_seq("j-none") == 0
