@@ -368,7 +368,12 @@ class Orchestrator:
                     ShardIndex=p.slot,
                     DesiredState={"StateType": DesiredStateType.RUNNING},
                 )
-                asks.append(self.store.create_execution(ex, message=p.explain()))
+                self.store.create_execution(ex, message=p.explain())
+                asks.append(
+                    self.store.update_execution(
+                        ex.id, new_state=ES.ASK_FOR_BID, message=f"asking {p.node_id} for a bid"
+                    )
+                )
                 self.nodes.add_load(p.node_id, ex.id, slots[p.slot])
             for eid, reason in plan.stops:
                 self.store.update_execution(
@@ -398,7 +403,6 @@ class Orchestrator:
     async def _ask_for_bid(
         self, job: Job, ex: Execution, inputs: list[dict] | None, peers: list[str]
     ) -> None:
-        self.store.update_execution(ex.id, new_state=ES.ASK_FOR_BID, message="asking for a bid")
         ask = m.AskForBid(
             job=job.to_wire(),
             execution_id=ex.id,
