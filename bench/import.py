@@ -180,7 +180,69 @@ def main(argv: list[str] | None = None) -> int:
         clear_store()
     if FsBlockStore is None:
         print("(no bacalao.blockstore.fs.FsBlockStore: full adds skipped)")
+    else:
+        car_figures(path, size, work)
     return 1 if failed else 0
+
+
+_CHILD = """
+import json, re, sys, time
+from pathlib import Path
+from bacalao.blockstore.repo import Repo
+from bacalao.ipld.cid import CID
+mode, store, arg = sys.argv[1:4]
+repo = Repo.open(store)
+t = time.perf_counter()
+if mode == "export":
+    with open(arg, "wb") as out:
+        n = repo.export_car(CID.decode(sys.argv[4]), out)
+else:
+    with open(arg, "rb") as f:
+        repo.import_car(f)
+    n = Path(arg).stat().st_size
+secs = time.perf_counter() - t
+hwm = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())
+print(json.dumps({"seconds": secs, "bytes": n, "maxrss": int(hwm.group(1)) * 1024}))
+"""
+# VmHWM is this process's own high-water mark (ru_maxrss would carry the parent's over exec).
+_IDLE = (
+    "import re, pathlib; print(int(re.search(r'VmHWM:\\s+(\\d+) kB',"
+    " pathlib.Path('/proc/self/status').read_text()).group(1)) * 1024)"
+)
+
+
+def car_figures(path: Path, size: int, work: Path) -> None:
+    """CAR export and import throughput, and each one's peak memory (its own process)."""
+    import json
+    import subprocess
+
+    from bacalao.blockstore.repo import Repo
+
+    src, dst, car = work / "car-src", work / "car-dst", work / "export.car"
+    for d in (src, dst):
+        shutil.rmtree(d, ignore_errors=True)
+    root = Repo.open(src).add_path(path, PROFILES["kubo-v0"]).cid
+    idle = subprocess.run([sys.executable, "-c", _IDLE], capture_output=True, text=True, check=True)
+    baseline_rss = int(idle.stdout)
+
+    def child(*args: str) -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, check=True
+        )
+        return json.loads(proc.stdout)
+
+    exp = child("export", str(src), str(car), str(root))
+    imp = child("import", str(dst), str(car))
+    print(f"CAR of the {size / 2**20:.0f} MiB file (kubo-v0), each step in its own process:")
+    for name, fig in (("export (store -> CAR file)", exp), ("import (CAR file -> store)", imp)):
+        extra = (fig["maxrss"] - baseline_rss) / 2**20
+        print(
+            f"  {name:28} {fig['bytes'] / fig['seconds'] / 1e6:7.0f} MB/s   "
+            f"peak RSS {fig['maxrss'] / 2**20:6.1f} MiB ({extra:+.1f} MiB over a bare interpreter)"
+        )
+    for d in (src, dst):
+        shutil.rmtree(d, ignore_errors=True)
+    car.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
