@@ -70,11 +70,14 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
 
 
 def _config(**kw):  # type: ignore[no-untyped-def]
+    """The NodeConfig for a command's options (its parameter names; unset ones left out)."""
     from bacalao.models.resources import parse_size
     from bacalao.node.config import NodeConfig
 
+    renames = {"engine": "engines", "allow_local_path": "allow_local_paths"}
+    kw = {renames.get(k, k): v for k, v in kw.items()}
     memory = kw.pop("max_memory")
-    labels = _parse_labels(kw.pop("labels") or [])
+    labels = _parse_labels(kw.pop("label") or [])
     values = {k: v for k, v in kw.items() if v is not None}
     if memory:
         try:
@@ -124,20 +127,7 @@ def serve(
     compute: Annotated[bool, typer.Option(help="Also run a compute node here.")] = True,
 ) -> None:
     """Run an orchestrator (REST API on :1234) and a compute node in one process."""
-    _run(
-        _config(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            max_cpu=max_cpu,
-            max_memory=max_memory,
-            max_jobs=max_jobs,
-            labels=label,
-            engines=engine,
-            allow_local_paths=allow_local_path,
-            compute=compute,
-        )
-    )
+    _run(_config(**locals()))
 
 
 def devstack(
@@ -157,17 +147,4 @@ def devstack(
         from bacalao.errors import InvalidInput
 
         raise InvalidInput("--nodes must be at least 1")
-    _run(
-        _config(
-            nodes=nodes,
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            max_cpu=max_cpu,
-            max_memory=max_memory,
-            max_jobs=max_jobs,
-            labels=label,
-            engines=engine,
-            allow_local_paths=allow_local_path,
-        )
-    )
+    _run(_config(**locals()))
