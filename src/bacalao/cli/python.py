@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bacalao.cli import shard_options as so
 from bacalao.cli import submit as s
 from bacalao.cli._api import Api
 from bacalao.cli.wait import DEFAULT_WAIT_TIMEOUT_S
@@ -46,6 +47,14 @@ def run(
     wait_timeout: s.WaitTimeout = DEFAULT_WAIT_TIMEOUT_S,
     dry_run: s.DryRun = False,
     api: Api = None,
+    shard_glob: so.ShardGlob = "",
+    shard_batch: so.ShardBatch = None,
+    shards: so.ShardCount = None,
+    merge: so.Merge = None,
+    reduce: so.Reduce = None,
+    reduce_engine: so.ReduceEngine = None,
+    reduce_image: so.ReduceImage = None,
+    reduce_cmd: so.ReduceCmd = None,
 ) -> None:
     """Run a Python script (as __main__, or --function NAME once per input file) in a sandbox,
     with its requirements installed into a venv cached on the node.
@@ -59,4 +68,9 @@ def run(
         timeout=timeout, queue_timeout=queue_timeout, labels=labels or [],
         constraints=selector or [], network=network, name=name, namespace=namespace,
         publisher=publisher.lower(),
+        sharding=so.shard_fields(
+            shard_glob=shard_glob, shard_batch=shard_batch, shards=shards, merge=merge,
+            reduce=reduce, reduce_engine=reduce_engine, reduce_image=reduce_image,
+            reduce_cmd=reduce_cmd,
+        ),
     )  # fmt: skip
