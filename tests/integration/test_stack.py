@@ -170,3 +170,10 @@ async def test_input_no_node_holds_fails_once_naming_the_block(stack) -> None:
     assert job.state_type is JS.FAILED
     assert missing in job.state.message
     assert len(orch.list_executions(res.job_id)) == 1  # not retried: no node would do better
+
+
+async def test_a_data_dir_serves_one_process_at_a_time(stack) -> None:
+    from bacalao.errors import Conflict
+
+    with pytest.raises(Conflict, match="in use by another bacalao process"):
+        await start_stack(stack.config)

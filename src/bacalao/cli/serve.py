@@ -44,6 +44,7 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     from bacalao.node.stack import start_stack
     from bacalao.orchestrator.datasets import Datasets
 
+    sock = _listen(config.host, config.port)  # before anything starts: fail fast and clearly
     stack = await start_stack(config)
     app = create_app(stack.orchestrator, blocks=stack.blocks, version=__version__)
     serve_datasets(
@@ -64,9 +65,30 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
         flush=True,
     )
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         await stack.stop()
+
+
+def _listen(host: str, port: int):  # type: ignore[no-untyped-def]
+    """The API's listening socket, bound now so a taken port is a one-line error."""
+    import socket
+
+    from bacalao.errors import Unavailable
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise Unavailable(
+            f"cannot listen on {host}:{port}: {e.strerror or e}",
+            hint="another bacalao serve may be running there; pick another --port",
+        ) from None
+    sock.listen(2048)
+    return sock
 
 
 def _config(**kw):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bacalao.blockstore.repo import Repo
 from bacalao.compute.node import ComputeConfig, ComputeNode
-from bacalao.errors import BlockNotFound
+from bacalao.errors import BlockNotFound, Conflict
 from bacalao.executors.registry import ExecutorRegistry
 from bacalao.ipld.cid import CID
 from bacalao.jobstore.sqlite import SQLiteJobStore
@@ -83,6 +83,27 @@ class StoresGetter:
         raise BlockNotFound(cid)
 
 
+def lock_data_dir(data: Path) -> int:
+    """Hold ``<data>/bacalao.lock`` for this process: two servers on one data dir would share
+    a jobstore and node IDs. Raises :class:`Conflict` naming the holder's pid."""
+    import fcntl
+
+    path = data / "bacalao.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise Conflict(
+            f"data dir {data} is in use by another bacalao process (pid {holder})",
+            hint="stop it first, or give this one its own --data-dir",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 @dataclass
 class Stack:
     """A running orchestrator and/or compute nodes in this process."""
@@ -91,6 +112,7 @@ class Stack:
     bus: Bus
     orchestrator: Orchestrator | None = None
     computes: list[ComputeNode] = field(default_factory=list)
+    lock_fd: int | None = None
 
     @property
     def blocks(self) -> StoresGetter:
@@ -102,6 +124,9 @@ class Stack:
         if self.orchestrator:
             await self.orchestrator.close()
             self.orchestrator.store.close()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)  # releases the data dir
+            self.lock_fd = None
 
 
 async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
@@ -109,8 +134,9 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
     bus = bus or MemoryBus()
     data = config.data_dir.expanduser()
     data.mkdir(parents=True, exist_ok=True)
+    lock_fd = lock_data_dir(data)
     orch_id = _persistent_id(data / "orchestrator" / "node_id", "n")
-    stack = Stack(config, bus)
+    stack = Stack(config, bus, lock_fd=lock_fd)
     validators = build_executors(config.engines, data / "state")
     if config.orchestrator:
         store = SQLiteJobStore(
