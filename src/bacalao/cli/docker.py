@@ -274,18 +274,7 @@ def run(
         priority=priority,
         publisher=publisher.lower(),
     )
-    data.update(
-        so.shard_fields(
-            shard_glob=shard_glob,
-            shard_batch=shard_batch,
-            shards=shards,
-            merge=merge,
-            reduce=reduce,
-            reduce_engine=reduce_engine,
-            reduce_image=reduce_image,
-            reduce_cmd=reduce_cmd,
-        )
-    )
+    data.update(so.fields_from(locals()))
     try:
         job = parse_job(data)
     except InvalidInput as err:

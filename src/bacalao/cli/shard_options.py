@@ -109,6 +109,24 @@ FLAGS = {
 }
 
 
+#: the parameter names a command declares for these flags (``shard_glob: ShardGlob = ""`` …)
+OPTION_NAMES = (
+    "shard_glob",
+    "shard_batch",
+    "shards",
+    "merge",
+    "reduce",
+    "reduce_engine",
+    "reduce_image",
+    "reduce_cmd",
+)
+
+
+def fields_from(options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`shard_fields` from a command's parameters (pass ``locals()``)."""
+    return shard_fields(**{name: options[name] for name in OPTION_NAMES if name in options})
+
+
 def shard_fields(
     *,
     shard_glob: str = "",

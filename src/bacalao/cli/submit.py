@@ -318,11 +318,7 @@ def submit(
         timeout=timeout, queue_timeout=queue_timeout, labels=labels or [],
         constraints=selector or [], network=network, name=name, namespace=namespace,
         publisher=publisher.lower(),
-        sharding=so.shard_fields(
-            shard_glob=shard_glob, shard_batch=shard_batch, shards=shards, merge=merge,
-            reduce=reduce, reduce_engine=reduce_engine, reduce_image=reduce_image,
-            reduce_cmd=reduce_cmd,
-        ),
+        sharding=so.fields_from(locals()),
     )  # fmt: skip
 
 

@@ -320,11 +320,7 @@ def run(
         memory=_resource_memory(memory), timeout=timeout, queue_timeout=queue_timeout,
         labels=labels or [], constraints=selector or [], name=name, namespace=namespace,
         publisher=publisher.lower(),
-        sharding=so.shard_fields(
-            shard_glob=shard_glob, shard_batch=shard_batch, shards=shards, merge=merge,
-            reduce=reduce, reduce_engine=reduce_engine, reduce_image=reduce_image,
-            reduce_cmd=reduce_cmd,
-        ),
+        sharding=so.fields_from(locals()),
     )  # fmt: skip
 
 
