@@ -20,7 +20,9 @@ import itertools
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from bacalao.blockstore.base import (
@@ -78,6 +80,28 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing ``fd``'s dirty pages now, without waiting for them
+    (``sync_file_range(SYNC_FILE_RANGE_WRITE)``), so a later sync finds little left to do."""
+    fn = _sync_file_range()
+    if fn is not None:
+        fn(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
+
+
+@functools.cache
+def _sync_file_range() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return fn  # type: ignore[no-any-return]
+
+
 @functools.cache
 def _syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
@@ -108,7 +132,9 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}")
 
 
-def _write_tmp(path: Path, data: bytes | memoryview, *, sync: bool) -> Path:
+def _write_tmp(
+    path: Path, data: bytes | memoryview, *, sync: bool, writeback: bool = False
+) -> Path:
     tmp = _tmp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -117,6 +143,9 @@ def _write_tmp(path: Path, data: bytes | memoryview, *, sync: bool) -> Path:
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
+            elif writeback:
+                f.flush()
+                start_writeback(f.fileno())
     except BaseException:
         _unlink(tmp)
         raise
@@ -159,15 +188,18 @@ class FsBlockStore:
             directory.mkdir(parents=True, exist_ok=True)
             self._dirs.add(directory)
 
-    def write_file(self, path: Path, data: bytes | memoryview, *, sync: bool) -> None:
-        """Atomically place ``data`` at ``path`` (temp file, optional fsync, rename)."""
+    def write_file(
+        self, path: Path, data: bytes | memoryview, *, sync: bool, writeback: bool = False
+    ) -> None:
+        """Atomically place ``data`` at ``path`` (temp file, optional fsync, rename);
+        ``writeback`` starts writing it to disk without waiting (a batch syncs later)."""
         self.ensure_dir(path.parent)
         try:
-            tmp = _write_tmp(path, data, sync=sync)
+            tmp = _write_tmp(path, data, sync=sync, writeback=writeback)
         except FileNotFoundError:  # the shard directory was removed behind our back
             self._dirs.discard(path.parent)
             self.ensure_dir(path.parent)
-            tmp = _write_tmp(path, data, sync=sync)
+            tmp = _write_tmp(path, data, sync=sync, writeback=writeback)
         try:
             os.replace(tmp, path)
         except BaseException:
@@ -310,25 +342,61 @@ class BlockBatch:
     #: flush unrelated dirty data (a job's freshly written inputs, say) and cost far more
     SMALL_BATCH = 64
 
-    def __init__(self, store: FsBlockStore) -> None:
+    #: writes in flight at most (each holds its block: 64 × 1 MiB at worst)
+    MAX_IN_FLIGHT = 64
+
+    def __init__(self, store: FsBlockStore, *, writers: int = 2) -> None:
         self._store = store
         self._paths: list[Path] = []
         self._written = False
+        self._writers = writers
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: deque[Future[None]] = deque()
 
     def put(self, cid: CID, data: bytes) -> None:
-        """Store one block (atomic now, durable once the batch closes)."""
+        """Store one block (atomic once the batch closes or fails, durable once it closes).
+
+        The file is written on a small pool of writer threads, so the caller (the importer,
+        hashing the next chunks) does not wait for the filesystem; at most
+        :data:`MAX_IN_FLIGHT` writes are pending, and a failed write fails a later ``put`` or
+        ``close``.
+        """
         if cid.is_identity:
             return
         path = self._store.path_for(cid)
-        if block_present(path, len(data)):
-            return
-        self._store.write_file(path, data, sync=False)
         self._written = True
         if len(self._paths) <= self.SMALL_BATCH:
             self._paths.append(path)
+        if self._writers <= 0:
+            self._write(path, data)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._writers, thread_name_prefix="bacalao-put")
+        while len(self._in_flight) >= self.MAX_IN_FLIGHT or (
+            self._in_flight and self._in_flight[0].done()
+        ):
+            self._in_flight.popleft().result()  # re-raises a failed write here
+        self._in_flight.append(self._pool.submit(self._write, path, data))
+
+    def _write(self, path: Path, data: bytes) -> None:
+        if not block_present(path, len(data)):
+            self._store.write_file(path, data, sync=False, writeback=self._store.sync)
+
+    def _drain(self) -> None:
+        try:
+            while self._in_flight:
+                self._in_flight.popleft().result()
+        finally:
+            for fut in self._in_flight:
+                fut.cancel()
+            self._in_flight.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def close(self) -> None:
-        """Make every block of the batch durable (when the store syncs)."""
+        """Wait for every write, then make the batch durable (when the store syncs)."""
+        self._drain()
         if self._written and self._store.sync:
             if len(self._paths) <= self.SMALL_BATCH:
                 for path in self._paths:
@@ -343,5 +411,9 @@ class BlockBatch:
     def __enter__(self) -> BlockBatch:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(Exception):  # the caller's error is the one to report
+            self._drain()
