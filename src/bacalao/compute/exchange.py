@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import threading
 from collections.abc import Sequence
 
@@ -67,8 +68,8 @@ class PeerFetcher:
         return str(path) if path.exists() else None
 
     def get(self, cid: CID) -> bytes:
-        if self.repo.blocks.has(cid):
-            return self.repo.blocks.get(cid)
+        with contextlib.suppress(BlockNotFound):
+            return self.repo.blocks.get(cid)  # one read: no stat first
         for peer in self.peers:
             data = self._ask(peer, cid)
             if data is None:

@@ -249,7 +249,7 @@ class ComputeNode:
         request = bidding.BidRequest(
             engine=task.engine.type,
             need=need,
-            network=task.network.type.value.lower() if task.network else "none",
+            network=_network_of(job),
             timeout_s=float(timeouts.effective_execution_timeout()),
         )
         policy = bidding.NodePolicy(self._engines, accept_networked=self.config.accept_networked)
@@ -347,7 +347,7 @@ class ComputeNode:
                 memory_bytes=need.memory or None,
                 disk_bytes=task.resources.disk_bytes if task.resources else None,
                 gpus=gpus,
-                network=task.network.type.value.lower() if task.network else "none",
+                network=_network_of(run.job),
                 timeout_s=float(timeouts.effective_execution_timeout()),
                 labels={"bacalao.job": run.job.id, "bacalao.node": self.id},
                 content=content,
@@ -459,6 +459,12 @@ def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
             "metering": metering,
         }
     )
+
+
+def _network_of(job: Job) -> str:
+    """The task's network as the bid strategies and executors name it (none, host, full, http)."""
+    network = job.task.network
+    return network.type.value.lower() if network else "none"
 
 
 def _need_of(job: Job) -> Need:

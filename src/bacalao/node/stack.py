@@ -7,6 +7,7 @@ executors, the API app. ``bacalao serve`` runs one compute node beside the orche
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -78,7 +79,7 @@ class StoresGetter:
 
     def get(self, cid: CID) -> bytes:
         for repo in self.repos:
-            if repo.blocks.has(cid):
+            with contextlib.suppress(BlockNotFound):
                 return repo.blocks.get(cid)
         raise BlockNotFound(cid)
 

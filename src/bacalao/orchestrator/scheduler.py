@@ -248,7 +248,7 @@ def _slot_failure(slot: int, e: Execution, slots: int) -> str:
 def _fail(plan: Plan, active: Sequence[Execution], message: str, hint: str = "") -> Plan:
     plan.placements = []
     plan.reevaluate_after_s = None
-    plan.stops = [(e.id, "job failed") for e in active if (e.id, "job failed") not in plan.stops]
+    plan.stops = [(e.id, "job failed") for e in active]
     plan.job_state = JobStateType.FAILED
     plan.message = message
     plan.hint = hint
