@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from bacalao.errors import NotFound
-from bacalao.models.event import Event, HistoryType, JobHistory, StateChange, Topic
+from bacalao.models._wire import str_map
+from bacalao.models.event import HistoryType, JobHistory, Topic
 from bacalao.models.job_state import JobStateType
 
 LIST_HINT = "list jobs with: bacalao job list"
@@ -15,6 +17,47 @@ LIST_HINT = "list jobs with: bacalao job list"
 def dumps(obj: object) -> str:
     """Compact JSON, as stored in the spec/data/details columns."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _entry(
+    kind: HistoryType,
+    job_id: str,
+    *,
+    message: str,
+    topic: str,
+    revision: int,
+    now: int,
+    execution_id: str = "",
+    node_id: str = "",
+    job_state: tuple[str, str] | None = None,
+    execution_state: tuple[str, str] | None = None,
+    stimulus_id: str = "",
+    details: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A history entry in its stored wire shape, built directly as a dict.
+
+    The same JSON :class:`JobHistory` dumps (keys in its field order, ``omitempty`` fields left out,
+    no ``Seq``), without a model validation and a serialisation per state change: the store writes
+    several of these for every job. ``tests/unit/jobstore`` checks the shapes agree.
+    """
+    row: dict[str, Any] = {"Type": kind.value, "JobID": job_id}
+    if execution_id:
+        row["ExecutionID"] = execution_id
+    if node_id:
+        row["NodeID"] = node_id
+    if job_state is not None:
+        row["JobState"] = {"Previous": job_state[0], "New": job_state[1]}
+    if execution_state is not None:
+        row["ExecutionState"] = {"Previous": execution_state[0], "New": execution_state[1]}
+    row["NewRevision"] = revision
+    event: dict[str, Any] = {"Message": message, "Topic": str(topic), "Timestamp": now}
+    if details:
+        event["Details"] = str_map(details)
+    row["Event"] = event
+    row["Time"] = now
+    if stimulus_id:
+        row["StimulusID"] = stimulus_id
+    return row
 
 
 def job_entry(
@@ -28,17 +71,12 @@ def job_entry(
     now: int,
     stimulus_id: str = "",
     details: dict[str, str] | None = None,
-) -> JobHistory:
+) -> dict[str, Any]:
     """A job-level entry recording ``previous -> new``."""
-    return JobHistory(
-        type=HistoryType.JOB_LEVEL,
-        job_id=job_id,
-        job_state=StateChange(previous=previous, new=new),
-        new_revision=revision,
-        event=Event(message=message, topic=topic, timestamp=now, details=details or {}),
-        time=now,
-        stimulus_id=stimulus_id,
-    )
+    return _entry(
+        HistoryType.JOB_LEVEL, job_id, job_state=(previous, new), message=message, topic=topic,
+        revision=revision, now=now, stimulus_id=stimulus_id, details=details,
+    )  # fmt: skip
 
 
 def execution_entry(
@@ -53,19 +91,32 @@ def execution_entry(
     now: int,
     stimulus_id: str = "",
     details: dict[str, str] | None = None,
-) -> JobHistory:
+) -> dict[str, Any]:
     """An execution-level entry, recording ``change`` (previous, new) when given."""
-    return JobHistory(
-        type=HistoryType.EXECUTION_LEVEL,
-        job_id=job_id,
-        execution_id=execution_id,
-        node_id=node_id,
-        execution_state=StateChange(previous=change[0], new=change[1]) if change else None,
-        new_revision=revision,
-        event=Event(message=message, topic=topic, timestamp=now, details=details or {}),
-        time=now,
-        stimulus_id=stimulus_id,
-    )
+    return _entry(
+        HistoryType.EXECUTION_LEVEL, job_id, execution_id=execution_id, node_id=node_id,
+        execution_state=change, message=message, topic=topic, revision=revision, now=now,
+        stimulus_id=stimulus_id, details=details,
+    )  # fmt: skip
+
+
+def event_entry(
+    job_id: str,
+    message: str,
+    *,
+    execution_id: str,
+    node_id: str,
+    topic: str,
+    now: int,
+    stimulus_id: str,
+    details: dict[str, str] | None,
+) -> dict[str, Any]:
+    """A free-standing entry (no state change): a notable moment worth telling the user."""
+    kind = HistoryType.EXECUTION_LEVEL if execution_id else HistoryType.JOB_LEVEL
+    return _entry(
+        kind, job_id, execution_id=execution_id, node_id=node_id, message=message, topic=topic,
+        revision=0, now=now, stimulus_id=stimulus_id, details=details,
+    )  # fmt: skip
 
 
 def topic_for(state: JobStateType) -> str:
@@ -75,26 +126,31 @@ def topic_for(state: JobStateType) -> str:
     )
 
 
-def insert_event(conn: sqlite3.Connection, entry: JobHistory) -> JobHistory:
-    """Insert inside the caller's transaction; returns the entry with its ``seq``."""
-    details = entry.model_dump(mode="json", by_alias=True, exclude={"seq"}, exclude_none=True)
+def insert_event(conn: sqlite3.Connection, entry: dict[str, Any]) -> int:
+    """Insert inside the caller's transaction; returns the entry's ``seq``."""
+    event = entry["Event"]
     try:
         cur = conn.execute(
             "INSERT INTO events (job_id, execution_id, time, type, topic, message, details)"
             " VALUES (?,?,?,?,?,?,?)",
             (
-                entry.job_id,
-                entry.execution_id or None,
-                entry.time,
-                entry.type.value,
-                entry.event.topic,
-                entry.event.message,
-                dumps(details),
+                entry["JobID"],
+                entry.get("ExecutionID") or None,
+                entry["Time"],
+                entry["Type"],
+                event["Topic"],
+                event["Message"],
+                dumps(entry),
             ),
         )
     except sqlite3.IntegrityError:
-        raise NotFound(f"job {entry.job_id} not found", hint=LIST_HINT) from None
-    return entry.model_copy(update={"seq": cur.lastrowid})
+        raise NotFound(f"job {entry['JobID']} not found", hint=LIST_HINT) from None
+    return int(cur.lastrowid or 0)
+
+
+def history_of(entry: dict[str, Any], seq: int) -> JobHistory:
+    """The model of a stored entry."""
+    return JobHistory.model_validate({**entry, "Seq": seq})
 
 
 def read_events(

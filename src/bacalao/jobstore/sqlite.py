@@ -8,6 +8,7 @@ that queries filter on.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,14 +21,16 @@ from bacalao.jobstore._db import Database
 from bacalao.jobstore._history import (
     LIST_HINT,
     dumps,
+    event_entry,
     execution_entry,
+    history_of,
     insert_event,
     job_entry,
     read_events,
     topic_for,
 )
 from bacalao.jobstore.base import Clock, ExecutionStates, JobStates, iter_states
-from bacalao.models.event import Event, HistoryType, JobHistory, Topic
+from bacalao.models.event import JobHistory, Topic
 from bacalao.models.execution import ComputeState, DesiredState, Execution
 from bacalao.models.job import JOB_ID_PREFIX, Job, JobState
 from bacalao.models.job_state import (
@@ -76,6 +79,22 @@ class _Parsed(Generic[M]):
         if len(self._items) >= self._limit:
             self._items.clear()  # crude but thread-safe under the GIL; refills from reads
         self._items[key] = (text, value)
+
+
+def _state_wire(state: str, message: str) -> dict[str, str]:
+    """``{StateType, Message}`` as the state models write it (``Message`` omitted when empty)."""
+    return {"StateType": state, "Message": message} if message else {"StateType": state}
+
+
+def _patched(text: str, changes: dict[str, Any]) -> str:
+    """Stored wire JSON with some top-level keys replaced.
+
+    A state change touches a few keys of a job or execution; patching its stored JSON costs a
+    fraction of serialising the whole model again (the store does this several times per job).
+    """
+    wire = json.loads(text)
+    wire.update(changes)
+    return dumps(wire)
 
 
 def _expect(current: Any, expected: set[Any], what: str) -> None:
@@ -268,7 +287,7 @@ class SQLiteJobStore:
         """See :meth:`JobStore.update_job_state`."""
         new_state = JobStateType(new_state)
         with self._db.transaction() as conn:
-            job = self._job_exact(conn, job_id)
+            job, text = self._job_exact(conn, job_id)
             current = job.state.state_type
             _expect(
                 current, {JobStateType(s) for s in iter_states(expected_state)}, f"job {job_id}"
@@ -282,7 +301,12 @@ class SQLiteJobStore:
                     "modify_time": now,
                 }
             )
-            spec = dumps(updated.to_wire())
+            changes = {
+                "State": _state_wire(new_state.value, message),
+                "Revision": updated.revision,
+                "ModifyTime": now,
+            }
+            spec = _patched(text, changes)
             conn.execute(
                 "UPDATE jobs SET state = ?, revision = ?, modify_time = ?, spec = ? WHERE id = ?",
                 (new_state.value, updated.revision, now, spec, job_id),
@@ -315,11 +339,11 @@ class SQLiteJobStore:
         )
         return [Job.model_validate_json(spec) for (spec,) in rows]
 
-    def _job_exact(self, conn: sqlite3.Connection, job_id: str) -> Job:
+    def _job_exact(self, conn: sqlite3.Connection, job_id: str) -> tuple[Job, str]:
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
-        return self._jobs.parse(job_id, row[0])
+        return self._jobs.parse(job_id, row[0]), row[0]
 
     # -- executions -------------------------------------------------------------------------------
     def create_execution(
@@ -365,13 +389,16 @@ class SQLiteJobStore:
         return self._execution(self._read(), execution_id)
 
     def _execution(self, conn: sqlite3.Connection, execution_id: str) -> Execution:
+        return self._execution_row(conn, execution_id)[0]
+
+    def _execution_row(self, conn: sqlite3.Connection, execution_id: str) -> tuple[Execution, str]:
         row = conn.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
         if row is None:
             raise NotFound(
                 f"execution {execution_id} not found",
                 hint="list a job's executions with: bacalao job executions JOB",
             )
-        return self._executions.parse(execution_id, row[0])
+        return self._executions.parse(execution_id, row[0]), row[0]
 
     def update_execution(
         self,
@@ -391,7 +418,7 @@ class SQLiteJobStore:
             raise TypeError(f"update_execution cannot set {sorted(bad)}")
         what = f"execution {execution_id}"
         with self._db.transaction() as conn:
-            current = self._execution(conn, execution_id)
+            current, text = self._execution_row(conn, execution_id)
             state = current.state
             _expect(state, {ExecutionStateType(s) for s in iter_states(expected_state)}, what)
             # Only caller-given fields need validating; the states are typed already.
@@ -400,20 +427,24 @@ class SQLiteJobStore:
                 base = Execution.model_validate({**current.model_dump(), **fields})
             now = self._now()
             changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
+            wire: dict[str, Any] = {"Revision": current.revision + 1, "ModifyTime": now}
             change = None
             if new_state is not None:
                 new_state = ExecutionStateType(new_state)
                 check_transition(state, new_state, what=what)
                 changes["compute_state"] = ComputeState(state_type=new_state, message=message)
+                wire["ComputeState"] = _state_wire(new_state.value, message)
                 change = (state.value, new_state.value)
             desired_changed = False
             if desired_state is not None and desired_state != current.desired_state.state_type:
                 desired_state = DesiredStateType(desired_state)
                 check_transition(current.desired_state.state_type, desired_state, what=what)
                 changes["desired_state"] = DesiredState(state_type=desired_state, message=message)
+                wire["DesiredState"] = _state_wire(desired_state.value, message)
                 desired_changed = True
             updated = base.model_copy(update=changes)
-            data = dumps(updated.to_wire())
+            # Only fields beyond the states need the whole model written again.
+            data = dumps(updated.to_wire()) if fields else _patched(text, wire)
             conn.execute(
                 "UPDATE executions SET node_id = ?, shard_index = ?, desired_state = ?,"
                 " compute_state = ?, revision = ?, modify_time = ?, data = ? WHERE id = ?",
@@ -480,18 +511,13 @@ class SQLiteJobStore:
         stimulus_id: str = "",
     ) -> JobHistory:
         """See :meth:`JobStore.append_event`."""
-        now = self._now()
-        entry = JobHistory(
-            type=HistoryType.EXECUTION_LEVEL if execution_id else HistoryType.JOB_LEVEL,
-            job_id=job_id,
-            execution_id=execution_id,
-            node_id=node_id,
-            event=Event(message=message, topic=topic, timestamp=now, details=details or {}),
-            time=now,
-            stimulus_id=stimulus_id,
-        )
+        entry = event_entry(
+            job_id, message, execution_id=execution_id, node_id=node_id, topic=topic,
+            now=self._now(), stimulus_id=stimulus_id, details=details,
+        )  # fmt: skip
         with self._db.transaction() as conn:
-            return insert_event(conn, entry)
+            seq = insert_event(conn, entry)
+        return history_of(entry, seq)
 
     def events(
         self, job_id: str | None, since_seq: int = 0, *, limit: int | None = None
