@@ -24,7 +24,17 @@ def _parse_labels(labels: list[str]) -> dict[str, str]:
 
 
 def _run(config) -> None:  # type: ignore[no-untyped-def]
-    asyncio.run(_serve(config))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve(config))
+
+
+def _loop_factory():  # type: ignore[no-untyped-def]
+    """uvloop's event loop where it is installed (a dependency on Linux), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(config) -> None:  # type: ignore[no-untyped-def]
