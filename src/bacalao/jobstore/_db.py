@@ -4,14 +4,16 @@ Reads run on the calling thread's own connection without locks (WAL readers neve
 writer). Writes take a process-wide lock and a ``BEGIN IMMEDIATE`` transaction, so writers in this
 process queue on the lock instead of sleeping in SQLite's busy handler; other processes wait up to
 ``busy_timeout``. Nested :meth:`Database.transaction` blocks are savepoints: an inner failure rolls
-back the inner block only.
+back the inner block only. :meth:`Database.on_commit` runs a callback once the outermost block has
+committed (and never if the block it was registered in rolls back): how in-memory views of the
+stored rows stay exactly what was committed.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,20 +54,36 @@ class Database:
             self._conns.append(conn)
         self._local.conn = conn
         self._local.depth = 0
+        self._local.after = []
         return conn
+
+    def in_transaction(self) -> bool:
+        """True inside a :meth:`transaction` block on this thread."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current transaction commits; dropped if its block rolls
+        back. Outside a transaction it runs at once."""
+        if not self.in_transaction():
+            callback()
+            return
+        self._local.after.append(callback)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Writes inside commit together at the outermost exit; nested blocks are savepoints."""
         conn = self.conn()
         depth = self._local.depth
+        after: list[Callable[[], None]] = self._local.after
         if depth:
             name = f"sp{depth}"
             conn.execute(f"SAVEPOINT {name}")
             self._local.depth = depth + 1
+            mark = len(after)
             try:
                 yield conn
             except BaseException:
+                del after[mark:]
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
                 raise
@@ -81,15 +99,21 @@ class Database:
                 yield conn
             except BaseException:
                 self._local.depth = 0
+                after.clear()
                 conn.execute("ROLLBACK")
                 raise
             self._local.depth = 0
             try:
                 conn.execute("COMMIT")
             except BaseException:
+                after.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            callbacks = after[:]
+            after.clear()
+            for callback in callbacks:
+                callback()
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise Unavailable."""

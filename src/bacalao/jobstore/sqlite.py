@@ -97,6 +97,35 @@ def _patched(text: str, changes: dict[str, Any]) -> str:
     return dumps(wire)
 
 
+class _Committed:
+    """The newest committed job, execution and history ``seq`` by ID, as this process wrote them.
+
+    Filled only by commit callbacks, so it never holds a write that rolled back; bounded like
+    :class:`_Parsed` (a miss just reads the file).
+    """
+
+    def __init__(self, limit: int = 16384) -> None:
+        self._limit = limit
+        self.jobs: dict[str, Job] = {}
+        self.executions: dict[str, Execution] = {}
+        self.seqs: dict[str, int] = {}
+
+    def job(self, job: Job) -> None:
+        self._put(self.jobs, job.id, job)
+
+    def execution(self, execution: Execution) -> None:
+        self._put(self.executions, execution.id, execution)
+
+    def seq(self, job_id: str, seq: int) -> None:
+        if seq > self.seqs.get(job_id, 0):
+            self._put(self.seqs, job_id, seq)
+
+    def _put(self, items: dict[str, Any], key: str, value: Any) -> None:
+        if len(items) >= self._limit and key not in items:
+            items.clear()
+        items[key] = value
+
+
 def _expect(current: Any, expected: set[Any], what: str) -> None:
     if expected and current not in expected:
         want = " or ".join(sorted(s.value for s in expected))
@@ -108,6 +137,10 @@ class SQLiteJobStore:
 
     ``clock`` returns Unix nanoseconds (inject a fake one in tests). ``synchronous`` is ``FULL``
     by default: every acknowledged write is fsynced. Safe to share between threads.
+
+    ``exclusive`` promises that this object is the file's only writer (a node holds its data
+    dir's lock): reads by ID and a job's newest history ``seq`` are then answered from what this
+    object committed, without a query. Outside that promise every read goes to the file.
     """
 
     def __init__(
@@ -117,12 +150,15 @@ class SQLiteJobStore:
         clock: Clock = time.time_ns,
         synchronous: str = "FULL",
         busy_timeout_s: float = 30.0,
+        exclusive: bool = False,
     ) -> None:
         self._db = Database(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
         self.path = self._db.path
         self._clock = clock
         self._jobs = _Parsed(Job)
         self._executions = _Parsed(Execution)
+        self._exclusive = exclusive
+        self._committed = _Committed()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -139,6 +175,24 @@ class SQLiteJobStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _after(self, model: Job | Execution, seq: int) -> None:
+        """Remember ``model`` (and its job's newest ``seq``) once the transaction commits."""
+        if not self._exclusive:
+            return
+        committed = self._committed
+        if isinstance(model, Job):
+            job_id = model.id
+            self._db.on_commit(lambda: (committed.job(model), committed.seq(job_id, seq)))
+        else:
+            job_id = model.job_id
+            self._db.on_commit(lambda: (committed.execution(model), committed.seq(job_id, seq)))
+
+    def _live(self, items: dict[str, M], key: str) -> M | None:
+        """The committed model by exact ID, when this store may answer from memory."""
+        if self._exclusive and not self._db.in_transaction():
+            return items.get(key)
+        return None
 
     def _now(self) -> int:
         return int(self._clock())
@@ -194,7 +248,7 @@ class SQLiteJobStore:
                 stored.id, "Pending", "Pending", message=message, topic=Topic.SUBMISSION,
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            insert_event(conn, entry)
+            self._after(stored, insert_event(conn, entry))
         self._jobs.put(stored.id, spec, stored)
         return stored
 
@@ -203,6 +257,9 @@ class SQLiteJobStore:
         key = id_or_prefix.strip()
         if not key:
             raise InvalidInput("a job ID is needed", hint=LIST_HINT)
+        live = self._live(self._committed.jobs, key)
+        if live is not None:
+            return live
         conn = self._read()
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (key,)).fetchone()
         if row is not None:
@@ -316,7 +373,7 @@ class SQLiteJobStore:
                 topic=topic_for(new_state), revision=updated.revision, now=now,
                 stimulus_id=stimulus_id, details=details,
             )  # fmt: skip
-            insert_event(conn, entry)
+            self._after(updated, insert_event(conn, entry))
         self._jobs.put(job_id, spec, updated)
         return updated
 
@@ -380,12 +437,15 @@ class SQLiteJobStore:
                 message=message or f"execution created for shard {stored.shard_index}{where}",
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            insert_event(conn, entry)
+            self._after(stored, insert_event(conn, entry))
         self._executions.put(stored.id, data, stored)
         return stored
 
     def get_execution(self, execution_id: str) -> Execution:
         """See :meth:`JobStore.get_execution`."""
+        live = self._live(self._committed.executions, execution_id)
+        if live is not None:
+            return live
         return self._execution(self._read(), execution_id)
 
     def _execution(self, conn: sqlite3.Connection, execution_id: str) -> Execution:
@@ -443,6 +503,7 @@ class SQLiteJobStore:
                 wire["DesiredState"] = _state_wire(desired_state.value, message)
                 desired_changed = True
             updated = base.model_copy(update=changes)
+            seq = 0
             # Only fields beyond the states need the whole model written again.
             data = dumps(updated.to_wire()) if fields else _patched(text, wire)
             conn.execute(
@@ -461,7 +522,8 @@ class SQLiteJobStore:
                     topic=Topic.EXECUTION, revision=updated.revision, now=now,
                     stimulus_id=stimulus_id, details=details,
                 )  # fmt: skip
-                insert_event(conn, entry)
+                seq = insert_event(conn, entry)
+            self._after(updated, seq)
         self._executions.put(execution_id, data, updated)
         return updated
 
@@ -517,6 +579,7 @@ class SQLiteJobStore:
         )  # fmt: skip
         with self._db.transaction() as conn:
             seq = insert_event(conn, entry)
+            self._db.on_commit(lambda: self._committed.seq(job_id, seq))
         return history_of(entry, seq)
 
     def events(
@@ -527,6 +590,8 @@ class SQLiteJobStore:
 
     def last_seq(self, job_id: str) -> int:
         """See :meth:`JobStore.last_seq`."""
+        if self._exclusive and not self._db.in_transaction() and job_id in self._committed.seqs:
+            return self._committed.seqs[job_id]
         row = self._read().execute(
             "SELECT MAX(seq) FROM events WHERE job_id = ?", (job_id,)
         ).fetchone()

@@ -141,7 +141,10 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
     validators = build_executors(config.engines, data / "state")
     if config.orchestrator:
         store = SQLiteJobStore(
-            data / "orchestrator" / "jobs.db", clock=time.time_ns, synchronous=config.jobstore_sync
+            data / "orchestrator" / "jobs.db",
+            clock=time.time_ns,
+            synchronous=config.jobstore_sync,
+            exclusive=True,  # the data dir lock makes this process its only writer
         )
         stack.orchestrator = Orchestrator(
             store,

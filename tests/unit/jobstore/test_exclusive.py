@@ -1,0 +1,81 @@
+"""An exclusive store answers reads by ID from what it committed, never from what rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from js_helpers import FakeClock, make_job
+
+from bacalao.jobstore import SQLiteJobStore
+from bacalao.jobstore._db import Database
+from bacalao.models.execution import Execution
+from bacalao.models.job_state import ExecutionStateType, JobStateType
+
+
+@pytest.fixture
+def exclusive(tmp_path: Path, clock: FakeClock) -> Iterator[SQLiteJobStore]:
+    s = SQLiteJobStore(tmp_path / "jobs.db", clock=clock, exclusive=True)
+    yield s
+    s.close()
+
+
+def _from_file(store: SQLiteJobStore) -> SQLiteJobStore:
+    return SQLiteJobStore(store.path)
+
+
+def test_reads_equal_what_the_file_holds(exclusive: SQLiteJobStore) -> None:
+    exclusive.create_job(make_job("j-1"))
+    exclusive.create_execution(Execution(ID="e-1", JobID="j-1", NodeID="n"))
+    exclusive.update_execution("e-1", new_state=ExecutionStateType.ASK_FOR_BID)
+    exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
+    exclusive.append_event("j-1", "a note")
+    with _from_file(exclusive) as other:
+        assert exclusive.get_job("j-1") == other.get_job("j-1")
+        assert exclusive.get_execution("e-1") == other.get_execution("e-1")
+        assert exclusive.last_seq("j-1") == other.last_seq("j-1") == 5
+
+
+def test_a_rolled_back_write_is_never_served(exclusive: SQLiteJobStore) -> None:
+    exclusive.create_job(make_job("j-1"))
+    with pytest.raises(RuntimeError), exclusive.transaction():
+        exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
+        # inside the transaction its own write is visible
+        assert exclusive.get_job("j-1").state_type is JobStateType.RUNNING
+        raise RuntimeError("abort")
+    assert exclusive.get_job("j-1").state_type is JobStateType.PENDING
+    assert exclusive.last_seq("j-1") == 1
+
+
+def test_an_inner_rollback_keeps_the_outer_writes(exclusive: SQLiteJobStore) -> None:
+    exclusive.create_job(make_job("j-1"))
+    exclusive.create_job(make_job("j-2"))
+    with exclusive.transaction():
+        exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
+        with pytest.raises(RuntimeError), exclusive.transaction():
+            exclusive.update_job_state("j-2", JobStateType.RUNNING, "placed")
+            raise RuntimeError("abort")
+    assert exclusive.get_job("j-1").state_type is JobStateType.RUNNING
+    assert exclusive.get_job("j-2").state_type is JobStateType.PENDING
+    with _from_file(exclusive) as other:
+        assert other.get_job("j-2").state_type is JobStateType.PENDING
+
+
+def test_on_commit_runs_after_the_outermost_commit_only(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db", synchronous="NORMAL", busy_timeout_s=1)
+    seen: list[str] = []
+    db.on_commit(lambda: seen.append("now"))  # outside a transaction: at once
+    with db.transaction():
+        db.on_commit(lambda: seen.append("outer"))
+        with db.transaction():
+            db.on_commit(lambda: seen.append("inner"))
+        assert seen == ["now"]
+    assert seen == ["now", "outer", "inner"]
+    with pytest.raises(ValueError), db.transaction():
+        db.on_commit(lambda: seen.append("never"))
+        raise ValueError
+    with db.transaction():
+        pass
+    assert "never" not in seen
+    db.close()
