@@ -317,19 +317,21 @@ class ComputeNode:
         try:
             getter = self.fetcher(run.peers)
             run.fetcher = getter
-            mounts, run.bytes_read = await asyncio.to_thread(
-                materialise,
-                run.inputs,
-                getter,
-                run.run_dir / "inputs",
-                allowed_paths=self.config.allowed_paths,
-            )
+            mounts, run.bytes_read = [], 0
+            if run.inputs:  # a thread hop only where there is something to write out
+                mounts, run.bytes_read = await asyncio.to_thread(
+                    materialise,
+                    run.inputs,
+                    getter,
+                    run.run_dir / "inputs",
+                    allowed_paths=self.config.allowed_paths,
+                )
             executor = self.executors.get(task.engine.type)
-            content = await asyncio.to_thread(
-                materialise_content,
-                content_refs(executor, task.engine.params),
-                getter,
-                run.run_dir / "content",
+            refs = content_refs(executor, task.engine.params)
+            content = (
+                await asyncio.to_thread(materialise_content, refs, getter, run.run_dir / "content")
+                if refs
+                else {}
             )
             outputs = run.run_dir / "result" / "outputs"
             outputs.mkdir(parents=True, exist_ok=True)
@@ -374,15 +376,14 @@ class ComputeNode:
         result = run.result
         assert result is not None
         try:
-            cid = await asyncio.to_thread(self._store_result, run, result)
+            discards = run.job.task.publisher.discards
+            cid = "" if discards else await asyncio.to_thread(self._store_result, run, result)
         except BacalaoError as e:
             await self._handle(Failed(eid, f"publishing the result failed: {e.message}"))
             return
         await self._handle(Published(eid, cid, stimulus_id=f"pub-{eid}"))
 
     def _store_result(self, run: _Run, result: ExecutionResult) -> str:
-        if run.job.task.publisher.discards:
-            return ""
         result_dir = run.run_dir / "result"
         write_result_layout(result_dir, result)
         node = self.repo.add_path(result_dir, resolve_profile(None, 1), hidden=True)
