@@ -345,6 +345,11 @@ class BlockBatch:
     #: writes in flight at most (each holds its block: 64 × 1 MiB at worst)
     MAX_IN_FLIGHT = 64
 
+    #: the first puts of a batch are written by the caller: a job's result is a handful of tiny
+    #: blocks, for which starting writer threads would cost more than the writes themselves
+    INLINE_PUTS = 16
+    INLINE_BYTES = 64 * 1024
+
     def __init__(self, store: FsBlockStore, *, writers: int = 2) -> None:
         self._store = store
         self._paths: list[Path] = []
@@ -352,6 +357,7 @@ class BlockBatch:
         self._writers = writers
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight: deque[Future[None]] = deque()
+        self._puts = 0
 
     def put(self, cid: CID, data: bytes) -> None:
         """Store one block (atomic once the batch closes or fails, durable once it closes).
@@ -367,7 +373,9 @@ class BlockBatch:
         self._written = True
         if len(self._paths) <= self.SMALL_BATCH:
             self._paths.append(path)
-        if self._writers <= 0:
+        self._puts += 1
+        inline = self._pool is None and self._puts <= self.INLINE_PUTS
+        if self._writers <= 0 or (inline and len(data) <= self.INLINE_BYTES):
             self._write(path, data)
             return
         if self._pool is None:
