@@ -1,14 +1,20 @@
-"""The blocking client: :class:`Client` sends :class:`~bacalao.client._base.Call` s with httpx."""
+"""The blocking client: :class:`Client` sends :class:`~bacalao.client._base.Call` s.
+
+Plain requests to an ``http://`` API go over the stdlib (:mod:`bacalao.client._plain`), so a
+command that only asks and prints never imports httpx; streams, ``https``, proxies and a custom
+transport use httpx, built on first use.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
+from bacalao.client import _plain
 from bacalao.client._base import (
     LONG_POLL_S,
     BaseClient,
@@ -20,15 +26,28 @@ from bacalao.client._base import (
 from bacalao.client._types import JobDescription, LogLine, Page, SubmitResult, WaitResult
 
 if TYPE_CHECKING:
+    import httpx
+
     from bacalao.models import Execution, Job, JobHistory, NodeInfo, PublishedResult
 
 T = TypeVar("T")
 
 
 def _describe(exc: httpx.TransportError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
     if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+def _describe_plain(exc: _plain.TransportError) -> str:
+    """The words :func:`_describe` has for the same failure under httpx."""
+    if isinstance(exc, _plain.ConnectFailed):
+        return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+    if isinstance(exc, _plain.TimedOut):
         return "no answer in time"
     return str(exc) or type(exc).__name__
 
@@ -50,13 +69,31 @@ class Client(BaseClient):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(api, timeout=timeout)
-        self._http = httpx.Client(
-            base_url=self.api, timeout=timeout, transport=transport, verify=tls_verify(self.api)
+        self._transport = transport
+        self._plain = (
+            _plain.PlainHTTP(self.api, timeout)
+            if transport is None and _plain.fits(self.api)
+            else None
+        )
+
+    @cached_property
+    def _http(self) -> httpx.Client:
+        """The httpx client (built on first use: plain requests do without it)."""
+        import httpx
+
+        return httpx.Client(
+            base_url=self.api,
+            timeout=self.timeout,
+            transport=self._transport,
+            verify=tls_verify(self.api),
         )
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._http.close()
+        if self._plain is not None:
+            self._plain.close()
+        if "_http" in self.__dict__:
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -69,10 +106,23 @@ class Client(BaseClient):
     def _translate(self) -> Iterator[None]:
         try:
             yield
-        except httpx.TransportError as exc:
-            raise self._unreachable(_describe(exc)) from None
+        except _plain.TransportError as exc:
+            raise self._unreachable(_describe_plain(exc)) from None
+        except Exception as exc:
+            httpx = sys.modules.get("httpx")  # none of its errors without it
+            if httpx is not None and isinstance(exc, httpx.TransportError):
+                raise self._unreachable(_describe(exc)) from None
+            raise
 
     def _send(self, call: Call[T], *, timeout: float | None = None) -> T:
+        if self._plain is not None:
+            with self._translate():
+                status, content = self._plain.request(
+                    call.method, call.path, params=call.params, json_body=call.json, timeout=timeout
+                )
+            return self._read(call, status, content)
+        import httpx
+
         with self._translate():
             response = self._http.request(
                 call.method,
@@ -85,6 +135,8 @@ class Client(BaseClient):
 
     @contextlib.contextmanager
     def _stream(self, call: Call[Any], *, follow: bool = False) -> Iterator[httpx.Response]:
+        import httpx
+
         timeout = httpx.Timeout(self.timeout, read=None) if follow else httpx.USE_CLIENT_DEFAULT
         with (
             self._translate(),
