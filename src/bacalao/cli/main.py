@@ -6,6 +6,7 @@ non-zero exit code; no traceback reaches the user.
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import typer
@@ -31,59 +32,85 @@ def _root() -> None:
     """Compute over data: run jobs where the content-addressed data lives."""
 
 
-def _data(app: typer.Typer) -> None:
+def _only(group: typer.Typer, sub: str | None) -> typer.Typer:
+    """``group`` with just its command named ``sub`` when it has one, else all of it.
+
+    Typer turns every registered command into a click command (signatures, type hints, params)
+    before it parses anything: ~2 ms a command, and ``bacalao job list`` needs one of eight.
+    """
+    if sub is None or group.registered_groups:
+        return group
+    named = [
+        info
+        for info in group.registered_commands
+        if (info.name or getattr(info.callback, "__name__", "").lower().replace("_", "-")) == sub
+    ]
+    if not named:  # --help, an option or an unknown name: the whole group answers
+        return group
+    pruned = copy.copy(group)
+    pruned.registered_commands = named
+    return pruned
+
+
+def _data(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import data
 
-    app.add_typer(data.app, name="data")
+    app.add_typer(_only(data.app, sub), name="data")
 
 
-def _serve(app: typer.Typer) -> None:
+def _serve(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import serve
 
     app.command("serve")(serve.serve)
     app.command("devstack")(serve.devstack)
 
 
-def _job(app: typer.Typer) -> None:
-    from bacalao.cli import job, submit
+def _job(app: typer.Typer, sub: str | None) -> None:
+    from bacalao.cli import job
 
-    job.app.command("submit")(submit.submit)
-    app.add_typer(job.app, name="job")
+    group = _only(job.app, sub)
+    if group is job.app:  # not one of job.py's commands: submit's module (docker's flags) too
+        from bacalao.cli import submit
+
+        job.app.command("submit")(submit.submit)
+        group = _only(job.app, sub)
+    app.add_typer(group, name="job")
 
 
-def _docker(app: typer.Typer) -> None:
+def _docker(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import docker
 
-    app.add_typer(docker.app, name="docker")
+    app.add_typer(_only(docker.app, sub), name="docker")
 
 
-def _node(app: typer.Typer) -> None:
+def _node(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import node
 
-    app.add_typer(node.app, name="node")
+    app.add_typer(_only(node.app, sub), name="node")
 
 
-def _get(app: typer.Typer) -> None:
+def _get(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import get
 
     app.command("get")(get.get)
 
 
-def _python(app: typer.Typer) -> None:
+def _python(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import python
 
-    app.add_typer(python.app, name="python")
+    app.add_typer(_only(python.app, sub), name="python")
 
 
-def _wasm(app: typer.Typer) -> None:
+def _wasm(app: typer.Typer, sub: str | None) -> None:
     from bacalao.cli import wasm
 
-    app.add_typer(wasm.app, name="wasm")
+    app.add_typer(_only(wasm.app, sub), name="wasm")
 
 
 #: top-level command -> what registers it. Typer builds the whole command tree on every call, so
-#: ``run()`` registers only the group the user named (``bacalao job list`` never imports the
-#: server, docker or wasm modules); ``--help`` and unknown names get everything.
+#: ``run()`` registers only the group the user named, and of it only the command named (``bacalao
+#: job list`` never imports the server, docker, wasm or submit modules); ``--help``, options and
+#: unknown names get everything.
 GROUPS = {
     "data": _data,
     "serve": _serve,
@@ -97,12 +124,16 @@ GROUPS = {
 }
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """The CLI with every command group, or with just ``only`` when that names one."""
+def build_app(only: str | None = None, sub: str | None = None) -> typer.Typer:
+    """The CLI with every command group, or with just ``only`` when that names one (and of it
+    just its command ``sub`` when that names one)."""
     app = _new_app()
     register = GROUPS.get(only or "")
-    for fn in [register] if register else dict.fromkeys(GROUPS.values()):
-        fn(app)
+    if register:
+        register(app, sub)
+    else:
+        for fn in dict.fromkeys(GROUPS.values()):
+            fn(app, None)
     return app
 
 
@@ -124,7 +155,8 @@ def report_error(err: BacalaoError) -> None:
 def run() -> None:
     """Console-script entry point."""
     try:
-        build_app(sys.argv[1] if len(sys.argv) > 1 else None)()
+        args = sys.argv[1:]
+        build_app(args[0] if args else None, args[1] if len(args) > 1 else None)()
     except BacalaoError as err:
         report_error(err)
         sys.exit(2 if err.http_status == 400 else 1)
