@@ -432,8 +432,9 @@ class SQLiteJobStore:
                 raise Conflict(f"execution {execution.id} already exists") from None
             where = f" on node {stored.node_id}" if stored.node_id else ""
             state = stored.state.value
+            born = ExecutionStateType.NEW.value  # created further along: recorded as New -> it
             entry = execution_entry(
-                stored.job_id, stored.id, stored.node_id, (state, state),
+                stored.job_id, stored.id, stored.node_id, (born, state),
                 message=message or f"execution created for shard {stored.shard_index}{where}",
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip

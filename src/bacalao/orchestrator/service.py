@@ -360,6 +360,7 @@ class Orchestrator:
         asks: list[Execution] = []
         with self.store.transaction():
             for p in plan.placements:
+                # Born asking for its bid: one write and one history entry, not two.
                 ex = Execution(
                     ID=self.ids("e"),
                     Namespace=job.namespace,
@@ -367,12 +368,13 @@ class Orchestrator:
                     NodeID=p.node_id,
                     ShardIndex=p.slot,
                     DesiredState={"StateType": DesiredStateType.RUNNING},
+                    ComputeState={
+                        "StateType": ES.ASK_FOR_BID,
+                        "Message": f"asking {p.node_id} for a bid",
+                    },
                 )
-                self.store.create_execution(ex, message=p.explain())
                 asks.append(
-                    self.store.update_execution(
-                        ex.id, new_state=ES.ASK_FOR_BID, message=f"asking {p.node_id} for a bid"
-                    )
+                    self.store.create_execution(ex, message=f"{p.explain()}; asking for a bid")
                 )
                 self.nodes.add_load(p.node_id, ex.id, slots[p.slot])
             for eid, reason in plan.stops:
