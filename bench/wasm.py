@@ -27,7 +27,6 @@ Target: overhead <= 5 ms at p50.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -169,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=300, help="samples of each (default 300)")
     ap.add_argument("--warmup", type=int, default=30, help="unmeasured rounds first (default 30)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when over the target")
-    return asyncio.run(main_async(ap.parse_args(argv)))
+    from bacalao.node import runtime
+
+    return runtime.run(main_async(ap.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ it saw; exits non-zero when anything is off. Usage: ``python scripts/gpu_check.p
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 from pathlib import Path
@@ -54,4 +53,6 @@ async def main(data_dir: Path) -> int:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
-    sys.exit(asyncio.run(main(target)))
+    from bacalao.node import runtime
+
+    sys.exit(runtime.run(main(target)))

@@ -24,17 +24,9 @@ def _parse_labels(labels: list[str]) -> dict[str, str]:
 
 
 def _run(config) -> None:  # type: ignore[no-untyped-def]
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve(config))
+    from bacalao.node import runtime
 
-
-def _loop_factory():  # type: ignore[no-untyped-def]
-    """uvloop's event loop where it is installed (a dependency on Linux), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    runtime.run(_serve(config))
 
 
 async def _serve(config) -> None:  # type: ignore[no-untyped-def]
