@@ -6,7 +6,9 @@ non-zero exit code; no traceback reaches the user.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import gc
 import sys
 
 import typer
@@ -154,6 +156,11 @@ def report_error(err: BacalaoError) -> None:
 
 def run() -> None:
     """Console-script entry point."""
+    # The process ends with the command: spare it the interpreter's last full garbage collection
+    # over every object the imports made (~15-20 ms of `bacalao job list`). Atexit handlers still
+    # run and the standard streams are still flushed; only cyclic garbage is left to the OS.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     try:
         args = sys.argv[1:]
         build_app(args[0] if args else None, args[1] if len(args) > 1 else None)()
