@@ -7,7 +7,7 @@ and the gateway's block getter, through ``request.app.state`` — no module-leve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
@@ -36,6 +36,10 @@ class OrchestratorAPI(Protocol):
     node_id: str
 
     async def submit_job(self, job: Job) -> SubmitResultLike: ...
+
+    async def submit_jobs(self, jobs: list[Job]) -> Sequence[SubmitResultLike]: ...
+
+    async def wait_all(self, job_ids: list[str], *, timeout: float) -> list[Job]: ...
 
     def get_job(self, job_id: str) -> Job: ...
 

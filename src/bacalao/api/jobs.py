@@ -128,6 +128,78 @@ async def put_job(request: Request, orch: Orch) -> JSONResponse:
     )
 
 
+MAX_BATCH = 1000
+
+
+def _batch_body(data: Any) -> list[Any]:
+    jobs = _key(data, "Jobs") if isinstance(data, dict) else None
+    if not isinstance(jobs, list) or not jobs:
+        raise InvalidInput(
+            "the body must be a JSON object with a non-empty Jobs list",
+            hint='send {"Jobs": [{"Type": "batch", …}, …]}',
+        )
+    if len(jobs) > MAX_BATCH:
+        raise InvalidInput(
+            f"{len(jobs)} jobs in one batch; at most {MAX_BATCH}", hint="split the batch"
+        )
+    return jobs
+
+
+def _parse_each(raws: list[Any]) -> list[Job]:
+    jobs = []
+    for i, raw in enumerate(raws):
+        try:
+            jobs.append(parse_job(raw))
+        except InvalidInput as err:
+            raise InvalidInput(f"Jobs[{i}].{err.message}", hint=err.hint) from None
+    return jobs
+
+
+@router.put("/batch", summary="Submit several jobs at once", responses=errors(400, 413))
+@router.post("/batch", include_in_schema=False)
+async def put_jobs(request: Request, orch: Orch) -> JSONResponse:
+    """bacalao's own: ``{"Jobs": [job, …]}`` (up to 1,000), stored in one transaction or not at
+    all; a malformed job is a 400 naming its index (``Jobs[3].Tasks[0]…``). Answers
+    ``{"Jobs": [{JobID, EvaluationID, Warnings}, …]}`` in the order given. One round trip and
+    one commit for many small jobs, as Dask's ``client.map`` does it."""
+    raws = _batch_body(await _json_body(request))
+    results = await orch.submit_jobs(_parse_each(raws))
+    return JSONResponse(
+        {
+            "Jobs": [
+                {"JobID": r.job_id, "EvaluationID": r.evaluation_id, "Warnings": list(r.warnings)}
+                for r in results
+            ]
+        }
+    )
+
+
+@router.post("/wait", summary="Wait for several jobs to end", responses=errors(400, 404))
+async def wait_jobs(request: Request, orch: Orch) -> JSONResponse:
+    """bacalao's own: ``{"JobIDs": [...], "Timeout": seconds}`` answers once every job is
+    terminal, or at the timeout (default 30, at most 60): ``{"Jobs": [{ID, State}], "Done"}``
+    where ``Done`` says whether all ended. Wait again with the ones still running."""
+    data = await _json_body(request)
+    ids = _key(data, "JobIDs") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise InvalidInput(
+            "the body must be a JSON object with a non-empty JobIDs list of strings",
+            hint='send {"JobIDs": ["j-…", …], "Timeout": 30}',
+        )
+    if len(ids) > MAX_BATCH:
+        raise InvalidInput(f"{len(ids)} job IDs; at most {MAX_BATCH}", hint="wait in parts")
+    raw_timeout = _key(data, "Timeout")
+    seconds = parse_float("" if raw_timeout is None else str(raw_timeout), "Timeout", 30.0,
+                          maximum=MAX_WAIT_S)  # fmt: skip
+    jobs = await orch.wait_all(ids, timeout=seconds)
+    return JSONResponse(
+        {
+            "Jobs": [{"ID": j.id, "State": j.state.to_wire()} for j in jobs],
+            "Done": all(j.is_terminal for j in jobs),
+        }
+    )
+
+
 @router.get("", summary="List jobs", response_model=ListResponse, responses=errors(400))
 async def list_jobs(
     orch: Orch,

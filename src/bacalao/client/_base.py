@@ -171,6 +171,15 @@ def parse_log_line(line: str) -> LogLine | None:
     return LogLine(STREAMS.get(int(data.get("Type") or 1), "stdout"), str(data.get("Line") or ""))
 
 
+#: jobs per batch request (the API's limit)
+BATCH = 1000
+
+
+def batches(items: list[T], size: int = BATCH) -> list[list[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def still_running(job_id: str, timeout: float | None) -> BacalaoError:
     """The error of a wait that ran out of time (the job itself goes on)."""
     return BacalaoError(
@@ -228,6 +237,23 @@ class BaseClient:
             )
 
         return Call("PUT", JOBS, read, json=_job_body(job))
+
+    def _submit_many(self, jobs: list[Job | Mapping[str, Any]]) -> Call[list[SubmitResult]]:
+        def read(d: Any) -> list[SubmitResult]:
+            return [
+                SubmitResult(r["JobID"], r.get("EvaluationID", ""), list(r.get("Warnings") or []))
+                for r in d["Jobs"]
+            ]
+
+        body = {"Jobs": [_job_body(job)["Job"] for job in jobs]}
+        return Call("PUT", JOBS + "/batch", read, json=body)
+
+    def _wait_all(self, job_ids: list[str], *, timeout: float) -> Call[dict[str, str]]:
+        def read(d: Any) -> dict[str, str]:
+            return {j["ID"]: str((j.get("State") or {}).get("StateType", "")) for j in d["Jobs"]}
+
+        body = {"JobIDs": job_ids, "Timeout": timeout}
+        return Call("POST", JOBS + "/wait", read, json=body)
 
     def _get_job(self, job_id: str) -> Call[Job]:
         return Call("GET", _job_path(job_id), lambda d: _wire.parse_job(d["Job"]))

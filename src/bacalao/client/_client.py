@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,11 +19,19 @@ from bacalao.client._base import (
     LONG_POLL_S,
     BaseClient,
     Call,
+    batches,
     parse_log_line,
     still_running,
     tls_verify,
 )
-from bacalao.client._types import JobDescription, LogLine, Page, SubmitResult, WaitResult
+from bacalao.client._types import (
+    TERMINAL_JOB_STATES,
+    JobDescription,
+    LogLine,
+    Page,
+    SubmitResult,
+    WaitResult,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -161,6 +169,29 @@ class Client(BaseClient):
     def submit(self, job: Job | Mapping[str, Any]) -> SubmitResult:
         """Submit a job (a :class:`~bacalao.models.Job` or a Bacalhau-shaped dict)."""
         return self._send(self._submit(job))
+
+    def submit_many(self, jobs: Sequence[Job | Mapping[str, Any]]) -> list[SubmitResult]:
+        """Submit many jobs in as few requests as the API allows (1,000 each), in order; each
+        request is stored whole or not at all (a bad job is a 400 naming its index)."""
+        out: list[SubmitResult] = []
+        for part in batches(list(jobs)):
+            out += self._send(self._submit_many(part))
+        return out
+
+    def wait_all(self, job_ids: Sequence[str], *, timeout: float | None = None) -> dict[str, str]:
+        """Wait until every job is terminal; their final states by ID (one long-poll for up to
+        1,000 jobs at a time). Raises a retryable ``wait_timeout`` error after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        states: dict[str, str] = {}
+        pending = list(dict.fromkeys(job_ids))
+        while pending:
+            left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise still_running(pending[0], timeout)
+            for part in batches(pending):
+                states.update(self._send(self._wait_all(part, timeout=min(LONG_POLL_S, left))))
+            pending = [j for j in pending if states.get(j) not in TERMINAL_JOB_STATES]
+        return {j: states[j] for j in dict.fromkeys(job_ids)}
 
     def get_job(self, job_id: str) -> Job:
         """The job with this ID (or unique ID prefix)."""

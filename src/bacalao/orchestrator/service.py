@@ -126,6 +126,33 @@ class Orchestrator:
     # -- the API surface ------------------------------------------------------------------------
     async def submit_job(self, job: Job) -> SubmitResult:
         """Validate, normalise and store a job; its evaluation starts at once."""
+        return (await self.submit_jobs([job]))[0]
+
+    async def submit_jobs(self, jobs: list[Job]) -> list[SubmitResult]:
+        """Submit several jobs at once: all are stored in one transaction, or none is.
+
+        An invalid job fails the whole batch with its index in the message (``Jobs[3].…``) when
+        there is more than one. This is how a client hands over many small jobs (Dask's
+        ``client.map``) without a round trip and a commit for each.
+        """
+        prepared: list[tuple[Job, list[str]]] = []
+        for i, job in enumerate(jobs):
+            try:
+                prepared.append(self._prepare(job))
+            except InvalidInput as err:
+                if len(jobs) == 1:
+                    raise
+                raise InvalidInput(f"Jobs[{i}].{err.message}", hint=err.hint) from None
+        with self.store.transaction():
+            stored = [self.store.create_job(job, stimulus_id="submit") for job, _ in prepared]
+        results = []
+        for job, (_, warnings) in zip(stored, prepared, strict=True):
+            self.enqueue(job.id)
+            results.append(SubmitResult(job.id, self.ids("ev"), warnings))
+        return results
+
+    def _prepare(self, job: Job) -> tuple[Job, list[str]]:
+        """The job as it will be stored (its ID assigned, its engine params checked)."""
         warnings: list[str] = []
         if job.id:
             warnings.append("the job ID is assigned by the orchestrator; the given one is ignored")
@@ -135,9 +162,7 @@ class Orchestrator:
         job = job.with_id(self.ids("j")).model_copy(
             update={"meta": {**job.meta, "bacalao.org/requester.id": self.node_id}}
         )
-        stored = self.store.create_job(job, stimulus_id="submit")
-        self.enqueue(stored.id)
-        return SubmitResult(stored.id, self.ids("ev"), warnings)
+        return job, warnings
 
     def _validate_engine(self, engine_type: str, params: dict) -> None:
         """The engine's own params check, its message prefixed with the spec's field path."""
@@ -147,6 +172,20 @@ class Orchestrator:
         except InvalidInput as err:
             field = "Params" if self.validators.has(engine_type) else "Type"
             raise InvalidInput(f"Tasks[0].Engine.{field}: {err.message}", hint=err.hint) from None
+
+    async def wait_all(self, job_ids: list[str], *, timeout: float) -> list[Job]:
+        """Wait until every job is terminal, or the timeout; the jobs as they are then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        jobs = [self.store.get_job(j) for j in job_ids]  # unknown IDs fail before any wait
+        for job in jobs:
+            seq = 0
+            while not self.store.get_job(job.id).is_terminal:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                seq = await self.wait(job.id, since_seq=seq, timeout=left)
+        return [self.store.get_job(job.id) for job in jobs]
 
     def get_job(self, job_id: str) -> Job:
         return self.store.get_job(job_id)

@@ -1,0 +1,116 @@
+"""``PUT /jobs/batch`` and ``POST /jobs/wait`` against the real embedded stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bacalao.api import create_app
+from bacalao.node.config import NodeConfig
+from bacalao.node.stack import Stack, start_stack
+
+JOBS = "/api/v1/orchestrator/jobs"
+NOOP = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}}]}
+
+
+@pytest.fixture
+async def stack(tmp_path) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
+    s = await start_stack(NodeConfig(data_dir=tmp_path, engines=["noop"], max_cpu=2))
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(stack.orchestrator, blocks=stack.blocks, version="test")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bacalao") as client:
+        yield client
+
+
+def _stored_jobs(stack: Stack) -> int:
+    assert stack.orchestrator is not None
+    return len(stack.orchestrator.store.list_jobs(limit=10_000))
+
+
+async def test_a_batch_runs_every_job_and_one_wait_sees_them_end(api: httpx.AsyncClient) -> None:
+    jobs = [{**NOOP, "Labels": {"i": str(i)}} for i in range(40)]
+    response = await api.put(f"{JOBS}/batch", json={"Jobs": jobs})
+    assert response.status_code == 200, response.text
+    ids = [r["JobID"] for r in response.json()["Jobs"]]
+    assert len(set(ids)) == 40
+    done = {}
+    for _ in range(20):
+        body = (await api.post(f"{JOBS}/wait", json={"JobIDs": ids, "Timeout": 10})).json()
+        done = {j["ID"]: j["State"]["StateType"] for j in body["Jobs"]}
+        if body["Done"]:
+            break
+    assert list(done) == ids
+    assert set(done.values()) == {"Completed"}
+    # submitted in the order given: the labels say so
+    for i, job_id in enumerate(ids):
+        job = (await api.get(f"{JOBS}/{job_id}")).json()["Job"]
+        assert job["Labels"] == {"i": str(i)}
+
+
+async def test_one_bad_job_stores_none_and_names_its_index(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    bad = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}, "Resource": {}}]}
+    response = await api.put(f"{JOBS}/batch", json={"Jobs": [NOOP, bad, NOOP]})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Jobs[1].Tasks[0]")
+    unknown_engine = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "nope"}}]}
+    response = await api.put(f"{JOBS}/batch", json={"Jobs": [NOOP, unknown_engine]})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Jobs[1].Tasks[0].Engine.Type")
+    assert _stored_jobs(stack) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"Jobs": []}, {"Jobs": "x"}, {"Jobs": [NOOP] * 1001}, [NOOP]],
+    ids=["no-jobs", "empty", "not-a-list", "too-many", "bare-list"],
+)
+async def test_malformed_batches_are_400s(api: httpx.AsyncClient, stack: Stack, body) -> None:  # type: ignore[no-untyped-def]
+    response = await api.put(f"{JOBS}/batch", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"]
+    assert _stored_jobs(stack) == 0
+
+
+async def test_wait_rejects_bad_bodies_and_unknown_jobs(api: httpx.AsyncClient) -> None:
+    for body in ({}, {"JobIDs": []}, {"JobIDs": [1]}, {"JobIDs": ["j-x"], "Timeout": "soon"}):
+        response = await api.post(f"{JOBS}/wait", json=body)
+        assert response.status_code == 400, body
+    response = await api.post(f"{JOBS}/wait", json={"JobIDs": ["j-nope"], "Timeout": 1})
+    assert response.status_code == 404
+
+
+async def test_wait_answers_at_the_timeout_with_what_still_runs(api: httpx.AsyncClient) -> None:
+    sleepy = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop",
+              "Params": {"Sleep": 30}}}]}  # fmt: skip
+    ids = [
+        r["JobID"] for r in (await api.put(f"{JOBS}/batch", json={"Jobs": [sleepy]})).json()["Jobs"]
+    ]
+    body = (await api.post(f"{JOBS}/wait", json={"JobIDs": ids, "Timeout": 0.2})).json()
+    assert body["Done"] is False
+    assert body["Jobs"][0]["State"]["StateType"] != "Completed"
+    await api.delete(f"{JOBS}/{ids[0]}")
+
+
+async def test_the_sdk_submits_many_and_waits_for_all(stack: Stack) -> None:
+    from bacalao.client import AsyncClient
+
+    app = create_app(stack.orchestrator, blocks=stack.blocks, version="test")
+    transport = httpx.ASGITransport(app=app)
+    async with AsyncClient("http://bacalao", transport=transport) as client:
+        failing = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop",
+                   "Params": {"ExitCode": 3}}}]}  # fmt: skip
+        results = await client.submit_many([NOOP] * 5 + [failing])
+        ids = [r.job_id for r in results]
+        states = await client.wait_all(ids + ids[:1], timeout=60)
+    assert list(states) == ids
+    assert list(states.values()) == ["Completed"] * 5 + ["Failed"]
