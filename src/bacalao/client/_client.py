@@ -78,6 +78,7 @@ class Client(BaseClient):
     ) -> None:
         super().__init__(api, timeout=timeout)
         self._transport = transport
+        self._closed = False
         self._plain = (
             _plain.PlainHTTP(self.api, timeout)
             if transport is None and _plain.fits(self.api)
@@ -87,6 +88,8 @@ class Client(BaseClient):
     @cached_property
     def _http(self) -> httpx.Client:
         """The httpx client (built on first use: plain requests do without it)."""
+        if self._closed:  # as httpx says once closed
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         import httpx
 
         return httpx.Client(
@@ -98,6 +101,7 @@ class Client(BaseClient):
 
     def close(self) -> None:
         """Close the connection pool."""
+        self._closed = True
         if self._plain is not None:
             self._plain.close()
         if "_http" in self.__dict__:

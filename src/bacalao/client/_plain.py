@@ -219,6 +219,7 @@ class PlainHTTP:
             "Connection: keep-alive\r\nUser-Agent: bacalao-client\r\n"
         )
         self._idle: list[_Connection] = []
+        self.closed = False
 
     def request(
         self,
@@ -243,6 +244,8 @@ class PlainHTTP:
         elif method in ("POST", "PUT", "PATCH"):
             head += "Content-Length: 0\r\n"
         request = (head + "\r\n").encode("latin-1") + body
+        if self.closed:  # as httpx
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         conn = self._connection(timeout)
         try:
             status, content, keep = conn.exchange(request, method, timeout)
@@ -267,6 +270,7 @@ class PlainHTTP:
         return _Connection(self.host, self.port, timeout)
 
     def close(self) -> None:
-        """Close the idle connections."""
+        """Close the idle connections; no request may follow."""
+        self.closed = True
         while self._idle:
             self._idle.pop().close()

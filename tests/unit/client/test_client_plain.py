@@ -186,6 +186,31 @@ def test_an_answer_ended_by_the_connection(connect, servers) -> None:
     assert server.accepted == 2
 
 
+def test_streams_go_through_httpx_on_either_path(connect, servers) -> None:
+    lines = b'{"Type":1,"Line":"hi\\n"}\n{"Type":2,"Line":"oops\\n"}\n'
+    server = serve(
+        servers, lambda r: json_answer(PAGE) if b"/logs" not in r else answer(200, lines)
+    )
+    client = connect(server.api)
+    assert client.list_jobs().raw == PAGE["Items"]
+    assert [(x.stream, x.text) for x in client.logs("j-1")] == [
+        ("stdout", "hi\n"),
+        ("stderr", "oops\n"),
+    ]
+
+
+def test_a_closed_client_sends_nothing(connect, servers) -> None:
+    server = serve(servers, lambda r: json_answer(PAGE))
+    client = connect(server.api)
+    client.list_jobs()
+    client.close()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        client.list_jobs()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        list(client.logs("j-1"))
+    assert len(server.requests) == 1
+
+
 def test_error_answers_keep_the_servers_words(connect, servers) -> None:
     body = {"code": "not_found", "message": "job j-9 not found", "hint": "list them"}
     server = serve(servers, lambda r: json_answer(body, 404))
