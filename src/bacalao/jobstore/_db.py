@@ -70,11 +70,20 @@ class Database:
         self._local.after.append(callback)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Writes inside commit together at the outermost exit; nested blocks are savepoints."""
+    def transaction(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
+        """Writes inside commit together at the outermost exit; nested blocks are savepoints.
+
+        ``savepoint=False`` runs a nested block straight in the enclosing transaction, for a
+        block that checks everything before its first write and whose only write that can fail
+        on a constraint is that first one: a rollback would have nothing to undo, and a
+        savepoint costs two statements.
+        """
         conn = self.conn()
         depth = self._local.depth
         after: list[Callable[[], None]] = self._local.after
+        if depth and not savepoint:
+            yield conn
+            return
         if depth:
             name = f"sp{depth}"
             conn.execute(f"SAVEPOINT {name}")

@@ -227,7 +227,7 @@ class SQLiteJobStore:
             now,
             spec,
         )
-        with self._db.transaction() as conn:
+        with self._db.transaction(savepoint=False) as conn:
             try:
                 conn.execute(
                     "INSERT INTO jobs (id, namespace, name, type, state, version, revision,"
@@ -343,7 +343,7 @@ class SQLiteJobStore:
     ) -> Job:
         """See :meth:`JobStore.update_job_state`."""
         new_state = JobStateType(new_state)
-        with self._db.transaction() as conn:
+        with self._db.transaction(savepoint=False) as conn:
             job, text = self._job_exact(conn, job_id)
             current = job.state.state_type
             _expect(
@@ -408,7 +408,7 @@ class SQLiteJobStore:
     ) -> Execution:
         """See :meth:`JobStore.create_execution`."""
         now = self._now()
-        with self._db.transaction() as conn:
+        with self._db.transaction(savepoint=False) as conn:
             row = conn.execute(
                 "SELECT namespace FROM jobs WHERE id = ?", (execution.job_id,)
             ).fetchone()
@@ -478,7 +478,7 @@ class SQLiteJobStore:
         if bad:
             raise TypeError(f"update_execution cannot set {sorted(bad)}")
         what = f"execution {execution_id}"
-        with self._db.transaction() as conn:
+        with self._db.transaction(savepoint=False) as conn:
             current, text = self._execution_row(conn, execution_id)
             state = current.state
             _expect(state, {ExecutionStateType(s) for s in iter_states(expected_state)}, what)
@@ -578,7 +578,7 @@ class SQLiteJobStore:
             job_id, message, execution_id=execution_id, node_id=node_id, topic=topic,
             now=self._now(), stimulus_id=stimulus_id, details=details,
         )  # fmt: skip
-        with self._db.transaction() as conn:
+        with self._db.transaction(savepoint=False) as conn:
             seq = insert_event(conn, entry)
             self._db.on_commit(lambda: self._committed.seq(job_id, seq))
         return history_of(entry, seq)

@@ -324,15 +324,29 @@ class Orchestrator:
         if event is not None:
             event.set()
 
+    #: evaluations that share one commit at most
+    EVALUATION_BATCH = 256
+
     async def _work(self) -> None:
         while True:
-            job_id = await self._queue.get()
-            self._queued.discard(job_id)
-            try:
+            batch = [await self._queue.get()]
+            while len(batch) < self.EVALUATION_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            # Jobs queued together are evaluated in one transaction: one commit for all their
+            # placements (each evaluation is still its own savepoint). Nothing awaits in between,
+            # so what an evaluation spawns (bids, cancels, wake-ups) runs after the commit.
+            with self.store.transaction():
+                for job_id in batch:
+                    self._queued.discard(job_id)
+                    self._evaluate_logged(job_id)
+
+    def _evaluate_logged(self, job_id: str) -> None:
+        try:
+            with self.store.transaction():
                 self.evaluate(job_id)
-            except Exception:
-                log.exception("evaluating job %s failed", job_id)
-                self.enqueue(job_id, delay=1.0)
+        except Exception:
+            log.exception("evaluating job %s failed", job_id)
+            self.enqueue(job_id, delay=1.0)
 
     def evaluate(self, job_id: str) -> Plan | None:
         """Reconcile one job from the store and apply the plan."""
