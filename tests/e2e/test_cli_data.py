@@ -372,6 +372,17 @@ def test_corrupt_block_on_disk_is_a_clear_error(tmp_path: Path, dd: Path) -> Non
     assert_one_line_error(r, HELLO_V0)
 
 
+def test_corrupt_pin_database_is_a_clear_error(tmp_path: Path, dd: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"hello world\n")
+    bacalao("data", "add", f, data_dir=dd)
+    for leftover in dd.glob("pins.db-*"):  # the WAL and its index, if a connection left them
+        leftover.unlink()
+    (dd / "pins.db").write_bytes(b"not sqlite" * 1000)
+    assert_one_line_error(bacalao("data", "pins", data_dir=dd), "pins.db", "corrupt")
+    assert_one_line_error(bacalao("data", "add", f, data_dir=dd), "pins.db", "corrupt")
+
+
 # -- pins and gc --------------------------------------------------------------------------------
 
 
@@ -400,16 +411,16 @@ def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     f.write_bytes(b"hello world\n")
     env_dir, group_dir, cmd_dir = tmp_path / "env", tmp_path / "group", tmp_path / "cmd"
     bacalao("data", "--data-dir", group_dir, "add", "--data-dir", cmd_dir, f, data_dir=env_dir)
-    assert (cmd_dir / "pins.json").exists()
+    assert (cmd_dir / "pins.db").exists()
     assert not group_dir.exists() and not env_dir.exists()
     bacalao("data", "--data-dir", group_dir, "add", f, data_dir=env_dir)
-    assert (group_dir / "pins.json").exists() and not env_dir.exists()
+    assert (group_dir / "pins.db").exists() and not env_dir.exists()
     bacalao("data", "add", f, data_dir=env_dir)
-    assert (env_dir / "pins.json").exists()
+    assert (env_dir / "pins.db").exists()
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("BACALAO_DATA_DIR", raising=False)
     bacalao("data", "add", f)
-    assert (tmp_path / "home" / ".bacalao" / "pins.json").exists()
+    assert (tmp_path / "home" / ".bacalao" / "pins.db").exists()
 
 
 # -- property tests -----------------------------------------------------------------------------

@@ -8,16 +8,16 @@ for tests. The stores alone (:class:`FsBlockStore`, :class:`MemoryBlockStore`) s
 from bacalao.blockstore.base import BlockStore
 from bacalao.blockstore.fs import FsBlockStore
 from bacalao.blockstore.memory import MemoryBlockStore
-from bacalao.blockstore.pins import JsonPinStore, MemoryPinStore, PinStore
+from bacalao.blockstore.pins import MemoryPinStore, PinStore, SqlitePinStore
 from bacalao.blockstore.repo import GcResult, Repo
 
 __all__ = [
     "BlockStore",
     "FsBlockStore",
     "GcResult",
-    "JsonPinStore",
     "MemoryBlockStore",
     "MemoryPinStore",
     "PinStore",
     "Repo",
+    "SqlitePinStore",
 ]

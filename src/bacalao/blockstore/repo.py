@@ -4,7 +4,7 @@
 :class:`~bacalao.blockstore.pins.PinStore` and a reader/writer lock. On disk (:meth:`Repo.open`)::
 
     <data-dir>/blocks/      flatfs-like block files (see fs.py)
-    <data-dir>/pins.json    recursively pinned roots
+    <data-dir>/pins.db      pinned roots, recursive or partial (SQLite, WAL; see pins.py)
     <data-dir>/staging/     CAR imports in progress (one directory each)
     <data-dir>/repo.lock    writers hold it shared, gc exclusive
 
@@ -33,7 +33,7 @@ from bacalao.blockstore.base import BlockStore, cid_for_multihash
 from bacalao.blockstore.fs import FsBlockStore, block_present, sync_filesystem
 from bacalao.blockstore.locks import FileRWLock, RWLock, ThreadRWLock
 from bacalao.blockstore.memory import MemoryBlockStore
-from bacalao.blockstore.pins import PARTIAL, RECURSIVE, JsonPinStore, MemoryPinStore, PinStore
+from bacalao.blockstore.pins import PARTIAL, RECURSIVE, MemoryPinStore, PinStore, SqlitePinStore
 from bacalao.errors import BlockNotFound, IntegrityError, InvalidInput, NotFound
 from bacalao.ipld.cid import CID, RAW
 
@@ -105,7 +105,7 @@ class Repo:
             )
         return cls(
             FsBlockStore(root / "blocks", sync=sync),
-            JsonPinStore(root / "pins.json", sync=sync),
+            SqlitePinStore(root / "pins.db", sync=sync, legacy_json=root / "pins.json"),
             FileRWLock(root / "repo.lock"),
             staging_dir=root / "staging",
         )

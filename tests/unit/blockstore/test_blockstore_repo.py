@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -85,21 +87,57 @@ def test_gc_aborts_when_a_pinned_dag_lost_a_block(repo: Repo) -> None:
     assert repo.blocks.has(extra)  # nothing swept on an incomplete mark
 
 
-def test_pins_persist_across_opens_in_an_atomic_json_file(tmp_path: Path) -> None:
+def test_pins_persist_across_opens_in_a_sqlite_file(tmp_path: Path) -> None:
     repo = Repo.open(tmp_path)
     node = repo.add_bytes(b"hello world\n", resolve_profile())
     assert str(node.cid) == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
-    doc = json.loads((tmp_path / "pins.json").read_text())
-    assert doc == {"version": 1, "pins": [{"cid": str(node.cid), "type": "recursive"}]}
+    with contextlib.closing(sqlite3.connect(tmp_path / "pins.db")) as db:
+        assert db.execute("SELECT cid, kind FROM pins").fetchall() == [(str(node.cid), "recursive")]
     assert Repo.open(tmp_path).pins() == [node.cid]
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not (tmp_path / "pins.json").exists()
 
 
-def test_corrupt_pin_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_corrupt_pin_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "pins.db").write_bytes(b"not a database, just bytes" * 100)
+    with pytest.raises(DecodeError) as e:
+        Repo.open(tmp_path).pins()
+    assert "pins.db" in e.value.message and "corrupt" in e.value.message
+    assert "\n" not in e.value.message
+    assert e.value.hint
+
+
+def _legacy_pins_json(path: Path, pins: list[tuple[CID, str]]) -> None:
+    """A pins.json as the JSON pin store (before pins.db) wrote it."""
+    doc = {"version": 1, "pins": [{"cid": str(c), "type": k} for c, k in pins]}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def test_pins_of_a_legacy_pins_json_are_migrated_once(tmp_path: Path) -> None:
+    roots = []
+    old = Repo.open(tmp_path)
+    for salt in (b"a", b"b", b"c"):
+        root, blocks = small_dag(salt)
+        _put_all(old, blocks)
+        roots.append(root)
+    kinds = ["recursive", "partial", "recursive"]
+    _legacy_pins_json(tmp_path / "pins.json", list(zip(roots, kinds, strict=True)))
+    repo = Repo.open(tmp_path)
+    assert repo.pins() == roots  # first-pinned order kept
+    assert repo.roots() == [roots[0], roots[2]]
+    assert not (tmp_path / "pins.json").exists()
+    assert (tmp_path / "pins.json.migrated").exists()  # nothing deleted
+    assert repo.gc().count == 0  # the pins protect their DAGs
+    repo.unpin(roots[0])
+    assert Repo.open(tmp_path).pins() == roots[1:]  # never imported twice
+
+
+def test_corrupt_legacy_pins_json_is_a_clear_error_and_stays(tmp_path: Path) -> None:
     (tmp_path / "pins.json").write_text("{not json")
     with pytest.raises(DecodeError) as e:
         Repo.open(tmp_path).pins()
-    assert "pins.json" in e.value.message
+    assert "pins.json" in e.value.message and "\n" not in e.value.message
+    assert e.value.hint
+    assert (tmp_path / "pins.json").read_text() == "{not json"
 
 
 def test_add_path_stores_and_pins(repo: Repo, tmp_path: Path) -> None:
