@@ -114,3 +114,18 @@ async def test_the_sdk_submits_many_and_waits_for_all(stack: Stack) -> None:
         states = await client.wait_all(ids + ids[:1], timeout=60)
     assert list(states) == ids
     assert list(states.values()) == ["Completed"] * 5 + ["Failed"]
+
+
+def test_the_blocking_client_against_a_real_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.serve import Serve
+
+    from bacalao.client import Client
+
+    server = Serve(tmp_path / "data", "--engine", "noop").start()
+    try:
+        with Client(server.api) as client:
+            # jobs submitted before the compute node registers just queue: no wait needed
+            ids = [r.job_id for r in client.submit_many([NOOP] * 3)]
+            assert client.wait_all(ids, timeout=60) == dict.fromkeys(ids, "Completed")
+    finally:
+        server.stop()

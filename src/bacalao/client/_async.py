@@ -132,9 +132,9 @@ class AsyncClient(BaseClient):
             if left <= 0:
                 raise still_running(pending[0], timeout)
             for part in batches(pending):
-                states.update(
-                    await self._send(self._wait_all(part, timeout=min(LONG_POLL_S, left)))
-                )
+                wait = min(LONG_POLL_S, left)
+                call = self._wait_all(part, timeout=wait)
+                states.update(await self._send(call, timeout=wait + self.timeout))
             pending = [j for j in pending if states.get(j) not in TERMINAL_JOB_STATES]
         return {j: states[j] for j in dict.fromkeys(job_ids)}
 
