@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -30,6 +30,7 @@ from bacalao.jobstore._history import (
     topic_for,
 )
 from bacalao.jobstore.base import Clock, ExecutionStates, JobStates, iter_states
+from bacalao.models._wire import WireModel, _is_empty
 from bacalao.models.event import JobHistory, Topic
 from bacalao.models.execution import ComputeState, DesiredState, Execution
 from bacalao.models.job import JOB_ID_PREFIX, Job, JobState
@@ -93,7 +94,11 @@ def _patched(text: str, changes: dict[str, Any]) -> str:
     fraction of serialising the whole model again (the store does this several times per job).
     """
     wire = json.loads(text)
-    wire.update(changes)
+    for key, value in changes.items():
+        if value is None:  # omitted, as to_wire() leaves out None and empty omitempty fields
+            wire.pop(key, None)
+        else:
+            wire[key] = value
     return dumps(wire)
 
 
@@ -124,6 +129,24 @@ class _Committed:
         if len(items) >= self._limit and key not in items:
             items.clear()
         items[key] = value
+
+
+def _wire_of(model: WireModel, names: Iterable[str]) -> dict[str, Any]:
+    """The top-level wire entries of some fields, as ``model.to_wire()`` would write them.
+
+    ``omitempty`` fields that are empty, and None values, are written as absent (``None`` here
+    makes :func:`_patched` drop the key).
+    """
+    cls = type(model)
+    out: dict[str, Any] = {}
+    for name in names:
+        key = cls.model_fields[name].alias or name
+        value = getattr(model, name)
+        if value is None or (name in cls._omit_empty and _is_empty(value)):
+            out[key] = None
+        else:
+            out[key] = model.model_dump(mode="json", by_alias=True, include={name})[key]
+    return out
 
 
 def _expect(current: Any, expected: set[Any], what: str) -> None:
@@ -482,13 +505,14 @@ class SQLiteJobStore:
             current, text = self._execution_row(conn, execution_id)
             state = current.state
             _expect(state, {ExecutionStateType(s) for s in iter_states(expected_state)}, what)
+            now = self._now()
+            changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
+            wire: dict[str, Any] = {"Revision": current.revision + 1, "ModifyTime": now}
             # Only caller-given fields need validating; the states are typed already.
             base = current
             if fields:
                 base = Execution.model_validate({**current.model_dump(), **fields})
-            now = self._now()
-            changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
-            wire: dict[str, Any] = {"Revision": current.revision + 1, "ModifyTime": now}
+                wire.update(_wire_of(base, fields))
             change = None
             if new_state is not None:
                 new_state = ExecutionStateType(new_state)
@@ -505,8 +529,7 @@ class SQLiteJobStore:
                 desired_changed = True
             updated = base.model_copy(update=changes)
             seq = 0
-            # Only fields beyond the states need the whole model written again.
-            data = dumps(updated.to_wire()) if fields else _patched(text, wire)
+            data = _patched(text, wire)
             conn.execute(
                 "UPDATE executions SET node_id = ?, shard_index = ?, desired_state = ?,"
                 " compute_state = ?, revision = ?, modify_time = ?, data = ? WHERE id = ?",

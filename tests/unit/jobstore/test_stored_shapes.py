@@ -15,9 +15,10 @@ from js_helpers import make_job
 from bacalao.jobstore import SQLiteJobStore
 from bacalao.jobstore._history import event_entry, execution_entry, job_entry
 from bacalao.models.event import Event, HistoryType, JobHistory, StateChange
-from bacalao.models.execution import Execution, Metering
+from bacalao.models.execution import Execution, Metering, RunCommandResult
 from bacalao.models.job import Job
 from bacalao.models.job_state import DesiredStateType, ExecutionStateType, JobStateType
+from bacalao.models.publisher import PublishedResult
 
 ES = ExecutionStateType
 
@@ -53,7 +54,10 @@ def test_execution_changes_store_what_the_model_dumps(store: SQLiteJobStore) -> 
         {"desired_state": DesiredStateType.RUNNING, "message": "go"},
         {"message": "a note only"},
         {"new_state": ES.RUNNING, "message": "running"},
+        {"retryable": False, "run_output": RunCommandResult(Stdout="hi", ExitCode=0)},
         {"new_state": ES.COMPLETED, "result_cid": "bafy", "metering": Metering(BytesRead=3)},
+        {"published_result": PublishedResult(Type="ipfs", Params={"CID": "bafy"})},
+        {"result_cid": "", "retryable": True},  # back to empty: the key goes, as omitempty does
     ]
     for step in steps:
         updated = store.update_execution("e-1", **step)
