@@ -512,6 +512,10 @@ class Orchestrator:
     async def _on_update(self, env: Envelope) -> None:
         u = m.ExecutionUpdate.from_envelope(env)
         self.nodes.heard_from(u.node_id, self.clock())
+        with self.store.transaction():  # the update's steps commit together
+            self._apply_update(u)
+
+    def _apply_update(self, u: m.ExecutionUpdate) -> None:
         try:
             ex = self.store.get_execution(u.execution_id)
         except BacalaoError:
