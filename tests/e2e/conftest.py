@@ -26,10 +26,9 @@ def docker_client() -> Iterator[Any]:
     """A Docker SDK client of the local engine (skip locally, fail in CI when unreachable)."""
     client = None
     try:
-        import docker
+        from tests.support.images import docker_sdk_client
 
-        client = docker.from_env()
-        client.ping()
+        client = docker_sdk_client()
     except Exception as exc:  # no SDK, no daemon, no permission
         require(False, f"docker engine not reachable: {exc}")
     yield client

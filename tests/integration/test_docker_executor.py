@@ -25,10 +25,9 @@ _ids = itertools.count()
 @pytest.fixture(scope="module")
 def docker_client():
     try:
-        import docker
+        from tests.support.images import docker_sdk_client
 
-        client = docker.from_env()
-        client.ping()
+        client = docker_sdk_client()
     except Exception as exc:  # no SDK, no daemon, no permission
         require(False, f"docker engine not reachable: {exc}")
     yield client

@@ -94,3 +94,29 @@ def ensure_busybox_image(client: Any) -> str:
             ],
         )
         return BUSYBOX_IMAGE
+
+
+def docker_sdk_client() -> Any:
+    """A Docker SDK client of the local engine, or an exception saying why there is none.
+
+    With the engine down, the SDK's client fails inside its constructor (it asks for the API
+    version) and leaves a socket to the garbage collector, whose ResourceWarning then fails
+    whichever test happens to run. So a unix-socket engine is first reached with a plain socket,
+    closed either way, and the SDK client is built only once something answers there.
+    """
+    import socket
+
+    import docker
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(host.removeprefix("unix://"))
+    client = docker.from_env()
+    try:
+        client.ping()
+    except Exception:
+        client.close()
+        raise
+    return client
