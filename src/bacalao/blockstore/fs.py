@@ -10,6 +10,9 @@ Writes are atomic: the bytes go to a temp file in the shard directory, are fsync
 over the final name, so a reader (or a crash) never sees half a block. Two writers of the same
 block (threads or processes) both write identical bytes and the last rename wins, which is
 harmless. Every ``get`` hashes the bytes and refuses a corrupt file with an error naming the CID.
+
+A file added with raw leaves is kept whole instead, as an *extent* (``<root>/extents/…``), each of
+its leaves a ``<KEY>.ref`` pointing at its slice: see :mod:`bacalao.blockstore.extents`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,20 @@ from bacalao.blockstore.base import (
     key_to_multihash,
     multihash_key,
 )
+from bacalao.blockstore.extents import (
+    EXTENT_SUFFIX,
+    EXTENTS_DIR,
+    REF_SUFFIX,
+    ExtentWriter,
+    read_ref,
+    read_slice,
+    sweep_extents,
+)
 from bacalao.errors import BlockNotFound, IntegrityError
-from bacalao.ipld.cid import CID
+from bacalao.ipld.cid import CID, RAW
+
+#: ``(path, offset, length)``: where a block's bytes sit in a local file.
+Location = tuple[str, int, int]
 
 SHARDING = "/repo/flatfs/shard/v1/next-to-last/2\n"
 _SUFFIX = ".data"
@@ -80,12 +95,13 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
-def start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing ``fd``'s dirty pages now, without waiting for them
-    (``sync_file_range(SYNC_FILE_RANGE_WRITE)``), so a later sync finds little left to do."""
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Ask the kernel to start writing ``fd``'s dirty pages now (all of them, or ``length``
+    bytes from ``offset``), without waiting for them (``sync_file_range(SYNC_FILE_RANGE_WRITE)``),
+    so a later sync finds little left to do."""
     fn = _sync_file_range()
     if fn is not None:
-        fn(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
+        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
 
 
 @functools.cache
@@ -126,7 +142,8 @@ def write_atomic(path: Path, data: bytes | memoryview, *, sync: bool = True) -> 
         fsync_dir(path.parent)
 
 
-def _tmp_name(path: Path) -> Path:
+def tmp_name(path: Path) -> Path:
+    """A temp name beside ``path`` (gc sweeps leftovers): unique across processes and threads."""
     # pid + thread + counter: unique across the processes and threads writing this directory.
     tag = f"{os.getpid()}-{threading.get_ident()}-{next(_counter)}"
     return path.with_name(f"{TMP_PREFIX}{path.name}.{tag}")
@@ -135,7 +152,7 @@ def _tmp_name(path: Path) -> Path:
 def _write_tmp(
     path: Path, data: bytes | memoryview, *, sync: bool, writeback: bool = False
 ) -> Path:
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -181,6 +198,21 @@ class FsBlockStore:
         if not self.shard:  # flat: staging areas, where a few files live briefly
             return self.root / f"{key}{_SUFFIX}"
         return self.root / key[-3:-1] / f"{key}{_SUFFIX}"
+
+    def ref_path(self, cid: CID) -> Path:
+        """The ref that places ``cid``'s block inside an extent (whether or not it exists)."""
+        path = self.path_for(cid)
+        return path.with_name(path.name[: -len(_SUFFIX)] + REF_SUFFIX)
+
+    def extent_path(self, name: str) -> Path:
+        """The extent named ``name`` (the key of the file's root CID)."""
+        return self.root / EXTENTS_DIR / name[-3:-1] / f"{name}{EXTENT_SUFFIX}"
+
+    def extent_tmp_path(self) -> Path:
+        """A fresh temp name for an extent being written (gc sweeps leftovers)."""
+        directory = self.root / EXTENTS_DIR
+        self.ensure_dir(directory)
+        return tmp_name(directory / "extent")
 
     def ensure_dir(self, directory: Path) -> None:
         """Create a shard directory once (gc never removes them, so the cache stays true)."""
@@ -236,14 +268,20 @@ class FsBlockStore:
         return BlockBatch(self)
 
     def delete(self, cid: CID) -> bool:
-        """Remove the block; ``True`` if it was there."""
+        """Remove the block (its file and its ref); ``True`` if it was there.
+
+        An extent stays until :meth:`sweep_extents` finds no ref pointing at it.
+        """
         if cid.is_identity:
             return False
-        try:
-            os.unlink(self.path_for(cid))
-        except FileNotFoundError:
-            return False
-        return True
+        found = False
+        for path in (self.path_for(cid), self.ref_path(cid)):
+            try:
+                os.unlink(path)
+                found = True
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+        return found
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, cid: CID, *, verify: bool = True) -> bytes:
@@ -258,7 +296,7 @@ class FsBlockStore:
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            raise BlockNotFound(cid) from None
+            data, path = read_slice(self, cid)
         if not verify:
             return data
         try:
@@ -274,7 +312,10 @@ class FsBlockStore:
 
     def has(self, cid: CID) -> bool:
         """Whether the block is stored (identity CIDs always are)."""
-        return cid.is_identity or self.path_for(cid).is_file()
+        if cid.is_identity or self.path_for(cid).is_file():
+            return True
+        ref = self._ref(cid)
+        return ref is not None and self.extent_path(ref[0]).is_file()
 
     def size(self, cid: CID) -> int:
         """The block's length in bytes."""
@@ -283,16 +324,64 @@ class FsBlockStore:
             return len(inline)
         try:
             return self.path_for(cid).stat().st_size
-        except FileNotFoundError:
-            raise BlockNotFound(cid) from None
+        except (FileNotFoundError, NotADirectoryError):
+            ref = self._ref(cid)
+            if ref is None:
+                raise BlockNotFound(cid) from None
+            return ref[2]
+
+    def locate(self, cid: CID) -> Location | None:
+        """Where ``cid``'s bytes sit in a local file: its block file, or its slice of an extent.
+
+        ``None`` when the block is not here. Nothing is read or verified: the caller vouches
+        for local files (they were verified when stored) or hashes what it reads.
+        """
+        path = self.path_for(cid)
+        try:
+            return str(path), 0, os.stat(path).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        ref = self._ref(cid)
+        if ref is None:
+            return None
+        name, offset, length = ref
+        return str(self.extent_path(name)), offset, length
+
+    def whole_file(self, cid: CID) -> Path | None:
+        """A local file holding exactly the bytes of the UnixFS file ``cid``, if there is one.
+
+        That is a raw block's own file (a one-chunk file), or the extent written when the file
+        was added with raw leaves. Callers check its size against the file's and may hard-link
+        it, read-only: neither is ever written in place.
+        """
+        if cid.is_identity:
+            return None
+        if cid.codec == RAW:
+            path = self.path_for(cid)
+        else:
+            path = self.extent_path(multihash_key(cid.multihash))
+        return path if path.is_file() else None
+
+    def _ref(self, cid: CID) -> tuple[str, int, int] | None:
+        return read_ref(self.ref_path(cid))
 
     def iter_cids(self) -> Iterator[CID]:
-        """Every stored block, as a CIDv1 ``raw`` CID over its multihash."""
-        for mh, _path in self.iter_files():
-            yield cid_for_multihash(mh)
+        """Every stored block (block files and extent refs), as a CIDv1 ``raw`` CID."""
+        last = None
+        for mh, _path in self._iter_entries((_SUFFIX, REF_SUFFIX)):
+            if mh != last:  # a block with both a file and a ref is listed once
+                yield cid_for_multihash(mh)
+            last = mh
+
+    def sweep_extents(self) -> tuple[int, int]:
+        """Remove every extent no ref points at; ``(extents, bytes)`` removed (gc, no writers)."""
+        return sweep_extents(self)
 
     def iter_files(self) -> Iterator[tuple[bytes, Path]]:
         """``(multihash, path)`` of every block file (temp files and foreign names skipped)."""
+        return self._iter_entries((_SUFFIX,))
+
+    def _iter_entries(self, suffixes: tuple[str, ...]) -> Iterator[tuple[bytes, Path]]:
         if not self.shard:
             shard_names = [""]
         else:
@@ -305,9 +394,12 @@ class FsBlockStore:
             except FileNotFoundError:
                 continue
             for name in names:
-                if not name.endswith(_SUFFIX) or name.startswith("."):
+                if name.startswith("."):
                     continue
-                mh = key_to_multihash(name[: -len(_SUFFIX)])
+                key, dot, suffix = name.rpartition(".")
+                if not dot or f".{suffix}" not in suffixes:
+                    continue
+                mh = key_to_multihash(key)
                 if mh is not None:
                     yield mh, self.root / shard / name
 
@@ -358,6 +450,8 @@ class BlockBatch:
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight: deque[Future[None]] = deque()
         self._puts = 0
+        self._refs = 0  # extent refs made: they count towards SMALL_BATCH
+        self._ref_dirs: set[Path] = set()
 
     def put(self, cid: CID, data: bytes) -> None:
         """Store one block (atomic once the batch closes or fails, durable once it closes).
@@ -378,17 +472,43 @@ class BlockBatch:
         if self._writers <= 0 or (inline and len(data) <= self.INLINE_BYTES):
             self._write(path, data)
             return
+        self.submit(self._write, path, data)
+
+    def submit(self, fn: Callable[..., None], *args: object) -> Future[None]:
+        """Run ``fn(*args)`` on a writer thread (at once when the batch has none), keeping at
+        most :data:`MAX_IN_FLIGHT` writes pending; a failed write fails a later call."""
+        if self._writers <= 0:
+            done: Future[None] = Future()
+            fn(*args)
+            done.set_result(None)
+            return done
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._writers, thread_name_prefix="bacalao-put")
         while len(self._in_flight) >= self.MAX_IN_FLIGHT or (
             self._in_flight and self._in_flight[0].done()
         ):
             self._in_flight.popleft().result()  # re-raises a failed write here
-        self._in_flight.append(self._pool.submit(self._write, path, data))
+        fut = self._pool.submit(fn, *args)
+        self._in_flight.append(fut)
+        return fut
 
     def _write(self, path: Path, data: bytes) -> None:
         if not block_present(path, len(data)):
             self._store.write_file(path, data, sync=False, writeback=self._store.sync)
+
+    # -- extents (see bacalao.blockstore.extents) -------------------------------------------------
+    def begin_extent(self) -> ExtentWriter:
+        """A writer for the raw leaves of the next file, kept whole as one extent."""
+        return ExtentWriter(self, self._store)
+
+    def written(self, path: Path | None = None, *, ref_dir: Path | None = None) -> None:
+        """Record a file (an extent, a block) or a ref's directory this batch must make durable."""
+        self._written = True
+        if path is not None and len(self._paths) <= self.SMALL_BATCH:
+            self._paths.append(path)
+        if ref_dir is not None:
+            self._refs += 1
+            self._ref_dirs.add(ref_dir)
 
     def _drain(self) -> None:
         try:
@@ -406,15 +526,17 @@ class BlockBatch:
         """Wait for every write, then make the batch durable (when the store syncs)."""
         self._drain()
         if self._written and self._store.sync:
-            if len(self._paths) <= self.SMALL_BATCH:
+            if len(self._paths) + self._refs <= self.SMALL_BATCH:
                 for path in self._paths:
                     _fsync_file(path)
-                for parent in {p.parent for p in self._paths}:
+                for parent in {p.parent for p in self._paths} | self._ref_dirs:
                     fsync_dir(parent)
             else:
                 sync_filesystem(self._store.root)
         self._written = False
         self._paths = []
+        self._refs = 0
+        self._ref_dirs = set()
 
     def __enter__(self) -> BlockBatch:
         return self

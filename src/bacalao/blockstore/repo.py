@@ -295,6 +295,8 @@ class Repo:
                 if self.blocks.delete(cid):
                     removed.append(cid)
                     total += size
+            if isinstance(self.blocks, FsBlockStore):
+                self.blocks.sweep_extents()  # the removed refs' bytes, counted above
             self._sweep_leftovers()
         return GcResult(removed, total)
 

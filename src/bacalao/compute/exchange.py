@@ -55,8 +55,9 @@ class PeerFetcher:
     def has(self, cid: CID) -> bool:
         return self.repo.blocks.has(cid)
 
-    def block_file(self, cid: CID) -> str | None:
-        """The local file holding ``cid``'s bytes, for zero-copy export of file leaves.
+    def block_slice(self, cid: CID) -> tuple[str, int, int] | None:
+        """Where ``cid``'s bytes sit in a local file (its block file or its slice of an extent),
+        for zero-copy export of file leaves.
 
         Local blocks were verified when they were stored; unless ``verify_local`` is set they
         are not re-hashed on every read (Kubo's ``HashOnRead`` is off by default too). Blocks
@@ -64,8 +65,16 @@ class PeerFetcher:
         """
         if self.verify_local or not isinstance(self.repo.blocks, FsBlockStore):
             return None
-        path = self.repo.blocks.path_for(cid)
-        return str(path) if path.exists() else None
+        return self.repo.blocks.locate(cid)
+
+    def whole_file(self, cid: CID) -> str | None:
+        """A local file holding exactly the bytes of the UnixFS file ``cid`` (a one-chunk file's
+        block, or the extent its raw leaves were stored as), which a job's inputs may hard-link
+        read-only instead of copying; ``None`` when there is none or local reads are verified."""
+        if self.verify_local or not isinstance(self.repo.blocks, FsBlockStore):
+            return None
+        path = self.repo.blocks.whole_file(cid)
+        return None if path is None else str(path)
 
     def get(self, cid: CID) -> bytes:
         with contextlib.suppress(BlockNotFound):

@@ -1,8 +1,10 @@
 """Preparing an execution's inputs on the host: every source becomes a read-only mount.
 
 ``ipfs`` sources are resolved in the node's own block store and written out (verified block by
-block) under the execution's directory; ``localDirectory`` sources are bind-mounted when the node
-allows their path; ``inline`` data URLs and ``urlDownload`` sources are written to files.
+block) under the execution's directory — a file the store keeps whole (a one-chunk file, or one
+added with raw leaves: see :mod:`bacalao.blockstore.extents`) is hard-linked instead of copied;
+``localDirectory`` sources are bind-mounted when the node allows their path; ``inline`` data
+URLs and ``urlDownload`` sources are written to files.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _ipfs(getter: BlockGetter, cid_text: str, into: Path) -> tuple[Path, int]:
 
         root = resolve(getter, root, sub)
     into.mkdir(parents=True, exist_ok=True)
-    path = write_tree(getter, root, into, name="data")
+    # read-only inputs: a file the store holds whole is hard-linked, not copied (export_fs)
+    path = write_tree(getter, root, into, name="data", link=True)
     return path, _du(path)
 
 

@@ -14,6 +14,12 @@ The DAG is untrusted, so:
   never dereferenced while writing.
 
 ``dest`` itself is the caller's choice and is used as given (created if missing).
+
+With ``link=True`` (a compute node writing a job's read-only inputs) a file whose exact bytes the
+getter already has as one local file (its optional ``whole_file(cid) -> path | None``: a
+one-chunk file's block, or the extent the store kept the file's raw leaves in) is hard-linked
+instead of copied, when its size is the file's; anything else falls back to the copy. Never for
+exports a user may write to: the link shares the store's inode.
 """
 
 from __future__ import annotations
@@ -22,12 +28,12 @@ import contextlib
 import errno
 import os
 import stat as st
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bacalao.errors import BacalaoError, InvalidInput
 from bacalao.ipld.blocks import BlockGetter
-from bacalao.ipld.cid import CID
+from bacalao.ipld.cid import CID, RAW
 from bacalao.ipld.unixfs_read import FileSlice, Node, dir_links, file_parts, load
 
 MAX_DEPTH = 256
@@ -44,11 +50,15 @@ def check_name(name: str, where: str) -> None:
         )
 
 
-def write_tree(getter: BlockGetter, cid: CID, dest: Path, name: str | None = None) -> Path:
+def write_tree(
+    getter: BlockGetter, cid: CID, dest: Path, name: str | None = None, *, link: bool = False
+) -> Path:
     """Write the file, directory or symlink ``cid`` as ``dest/name`` and return that path.
 
     ``name`` defaults to the CID string. ``dest`` is created if missing. Writing into an existing
     directory merges into it; existing entries in the way are replaced, never followed.
+    ``link=True`` hard-links files the getter holds whole (see the module doc): only for
+    destinations nothing writes to.
     """
     name = str(cid) if name is None else name
     check_name(name, str(dest))
@@ -58,8 +68,9 @@ def write_tree(getter: BlockGetter, cid: CID, dest: Path, name: str | None = Non
         dfd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
         raise _io_error(str(dest), e) from None
+    whole = getattr(getter, "whole_file", None) if link else None
     try:
-        _write(getter, cid, dfd, name, str(dest / name), 0)
+        _write(getter, cid, dfd, name, str(dest / name), 0, whole)
     finally:
         os.close(dfd)
     return dest / name
@@ -73,19 +84,65 @@ def _io_error(where: str, e: OSError) -> BacalaoError:
     )
 
 
-def _write(getter: BlockGetter, cid: CID, dfd: int, name: str, where: str, depth: int) -> None:
+WholeFile = Callable[[CID], "str | None"]
+
+
+def _write(
+    getter: BlockGetter,
+    cid: CID,
+    dfd: int,
+    name: str,
+    where: str,
+    depth: int,
+    whole: WholeFile | None = None,
+) -> None:
     if depth > MAX_DEPTH:
         raise InvalidInput(f"directory tree too deep at {where} (limit {MAX_DEPTH} levels)")
-    node = load(getter, cid)
     try:
+        # a raw block is a whole file: link it before reading it
+        if cid.codec == RAW and _link_whole(whole, cid, None, dfd, name, where):
+            return
+        node = load(getter, cid)
         if node.kind in ("file", "raw"):
-            _write_file(dfd, name, where, file_parts(getter, node))
+            size = node.fs.filesize if node.fs is not None else None
+            if node.kind == "raw" or size is None:
+                linked = False
+            else:
+                linked = _link_whole(whole, cid, size, dfd, name, where)
+            if not linked:
+                _write_file(dfd, name, where, file_parts(getter, node))
         elif node.kind == "symlink":
             _write_symlink(dfd, name, where, node)
         else:
-            _write_dir(getter, dfd, name, where, node, depth)
+            _write_dir(getter, dfd, name, where, node, depth, whole)
     except OSError as e:
         raise _io_error(where, e) from None
+
+
+def _link_whole(
+    whole: WholeFile | None, cid: CID, size: int | None, dfd: int, name: str, where: str
+) -> bool:
+    """Hard-link the local file holding exactly ``cid``'s bytes as ``name``; False to copy.
+
+    ``size`` is the file's declared size (``None`` for a raw block, whose file is the block).
+    """
+    path = whole(cid) if whole is not None else None
+    if path is None:
+        return False
+    try:
+        if size is not None and os.stat(path).st_size != size:
+            return False
+        try:
+            os.link(path, name, dst_dir_fd=dfd, follow_symlinks=False)
+        except FileExistsError:
+            if _clear(dfd, name, where, keep_dir=True):
+                return False  # a directory in the way: the copy reports it
+            os.link(path, name, dst_dir_fd=dfd, follow_symlinks=False)
+    except OSError as e:  # another filesystem, too many links, gone meanwhile: copy instead
+        if e.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EACCES, errno.ENOENT):
+            return False
+        raise
+    return True
 
 
 def _clear(dfd: int, name: str, where: str, *, keep_dir: bool) -> bool:
@@ -172,7 +229,13 @@ def _open_dir(dfd: int, name: str, where: str) -> int:
 
 
 def _write_dir(
-    getter: BlockGetter, dfd: int, name: str, where: str, node: Node, depth: int
+    getter: BlockGetter,
+    dfd: int,
+    name: str,
+    where: str,
+    node: Node,
+    depth: int,
+    whole: WholeFile | None = None,
 ) -> None:
     links = dir_links(getter, node)
     for link in links:
@@ -180,6 +243,6 @@ def _write_dir(
     cfd = _open_dir(dfd, name, where)
     try:
         for link in links:
-            _write(getter, link.cid, cfd, link.name, f"{where}/{link.name}", depth + 1)
+            _write(getter, link.cid, cfd, link.name, f"{where}/{link.name}", depth + 1, whole)
     finally:
         os.close(cfd)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from bacalao.ipld.cid import CID, DAG_PB, RAW
-from bacalao.ipld.imported import ImportedNode, Put, dagpb_cid
+from bacalao.ipld.imported import ExtentWriter, ImportedNode, Put, dagpb_cid
 from bacalao.ipld.profiles import ImportProfile
 from bacalao.ipld.varint import encode as _enc
 
@@ -158,6 +158,8 @@ class FileImporter:
 
     ``progress`` is called with the total number of bytes imported so far by this importer.
     Use it as a context manager when ``workers > 1`` so the thread pool is shut down.
+    ``extents`` (a sink's ``begin_extent``, see :class:`~bacalao.ipld.imported.ExtentSink`) takes
+    each file's raw leaves instead of ``put``; it is ignored for dag-pb leaves and only-hash.
     """
 
     def __init__(
@@ -168,9 +170,11 @@ class FileImporter:
         workers: int = 1,
         progress: Callable[[int], None] | None = None,
         batch_bytes: int = BATCH_BYTES,
+        extents: Callable[[], ExtentWriter] | None = None,
     ) -> None:
         self.profile = profile
         self.put = put
+        self.extents = extents if (profile.raw_leaves and put is not None) else None
         self.workers = max(1, int(workers))
         self.progress = progress
         self.total = 0
@@ -195,30 +199,49 @@ class FileImporter:
     # -- sources ------------------------------------------------------------------------------
     def import_view(self, data: memoryview) -> ImportedNode:
         """Import bytes already in memory (no copy unless a sink keeps the blocks)."""
-        builder = BalancedBuilder(self.profile, self.put)
-        self._chunks(data, builder)
-        self._advance(len(data))
-        return builder.finish()
+
+        def body(builder: BalancedBuilder, put_leaf: Put | None) -> None:
+            self._chunks(data, builder, put_leaf)
+            self._advance(len(data))
+
+        return self._file(body)
 
     def import_reader(self, read: ReadFn) -> ImportedNode:
         """Import from ``read(buffer) -> n``, which fills ``buffer`` unless the input ends."""
+
+        def body(builder: BalancedBuilder, put_leaf: Put | None) -> None:
+            buf = self._take_buffer()
+            try:
+                view = memoryview(buf)
+                n = read(view)
+                if n == self.batch and self.workers > 1:
+                    self._parallel(read, builder, view[:n], put_leaf)
+                else:
+                    while n:
+                        self._chunks(view[:n], builder, put_leaf)
+                        self._advance(n)
+                        if n < self.batch:
+                            break
+                        n = read(view)
+            finally:
+                self._buffers.append(buf)
+
+        return self._file(body)
+
+    def _file(self, body: Callable[[BalancedBuilder, Put | None], None]) -> ImportedNode:
+        """One file: leaves to the sink's extent writer when it has one, else to ``put``."""
         builder = BalancedBuilder(self.profile, self.put)
-        buf = self._take_buffer()
+        ext = self.extents() if self.extents is not None else None
         try:
-            view = memoryview(buf)
-            n = read(view)
-            if n == self.batch and self.workers > 1:
-                self._parallel(read, builder, view[:n])
-            else:
-                while n:
-                    self._chunks(view[:n], builder)
-                    self._advance(n)
-                    if n < self.batch:
-                        break
-                    n = read(view)
-        finally:
-            self._buffers.append(buf)
-        return builder.finish()
+            body(builder, ext.add if ext is not None else self.put)
+            root = builder.finish()
+        except BaseException:
+            if ext is not None:
+                ext.abort()
+            raise
+        if ext is not None:
+            ext.finish(root.cid)
+        return root
 
     # -- internals ----------------------------------------------------------------------------
     def _advance(self, n: int) -> None:
@@ -229,9 +252,9 @@ class FileImporter:
     def _take_buffer(self) -> bytearray:
         return self._buffers.pop() if self._buffers else bytearray(self.batch)
 
-    def _chunks(self, mv: memoryview, builder: BalancedBuilder) -> None:
+    def _chunks(self, mv: memoryview, builder: BalancedBuilder, put: Put | None) -> None:
         cs = self.profile.chunk_size
-        leaf, put, add = self.leaf, self.put, builder.add
+        leaf, add = self.leaf, builder.add
         for off in range(0, len(mv), cs):
             cid, tsize, size, block = leaf(mv[off : off + cs])
             if put is not None:
@@ -242,11 +265,13 @@ class FileImporter:
         cs, leaf = self.profile.chunk_size, self.leaf
         return [leaf(mv[off : off + cs]) for off in range(0, len(mv), cs)]
 
-    def _parallel(self, read: ReadFn, builder: BalancedBuilder, first: memoryview) -> None:
+    def _parallel(
+        self, read: ReadFn, builder: BalancedBuilder, first: memoryview, put: Put | None
+    ) -> None:
         """Hash batches on the pool; consume results strictly in input order."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bacalao-hash")
-        pool, put, add = self._pool, self.put, builder.add
+        pool, add = self._pool, builder.add
         depth = 2 * self.workers
         pending: deque[tuple[Future[list[tuple[CID, int, int, bytes | None]]], bytearray | None]]
         pending = deque()

@@ -19,6 +19,28 @@ class BlockSink(Protocol):
     def put(self, cid: CID, data: bytes) -> None: ...
 
 
+class ExtentWriter(Protocol):
+    """Takes one file's raw leaves, in file order, instead of ``put`` (see :class:`ExtentSink`)."""
+
+    def add(self, cid: CID, data: bytes) -> None: ...
+
+    def finish(self, root: CID) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class ExtentSink(Protocol):
+    """A sink that may keep a file's raw leaves as one contiguous file (its *extent*).
+
+    When the sink has ``begin_extent`` and the profile makes raw leaves, the importer asks it for
+    an :class:`ExtentWriter` per file, hands it every leaf (``add``, in order, instead of
+    ``put``) and then ``finish(root)`` once the file's root is known (after the root and its
+    interior nodes were put), or ``abort()`` if the import fails. The CIDs do not change.
+    """
+
+    def begin_extent(self) -> ExtentWriter: ...
+
+
 @dataclass(frozen=True)
 class ImportedNode:
     """The root of an imported DAG.

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from bacalao.errors import InvalidInput
 from bacalao.ipld.directory import build_directory, build_symlink
 from bacalao.ipld.filedag import FileImporter, ReadFn
-from bacalao.ipld.imported import BlockSink, ImportedNode, Put
+from bacalao.ipld.imported import BlockSink, ExtentWriter, ImportedNode, Put
 from bacalao.ipld.profiles import PROFILES, ImportProfile
 
 __all__ = ["BlockSink", "ImportedNode", "import_bytes", "import_path", "import_stream"]
@@ -35,7 +35,7 @@ def import_bytes(
 ) -> ImportedNode:
     """Import ``data`` as one UnixFS file (``ipfs add`` of a file with these bytes)."""
     view = memoryview(data).cast("B")
-    with FileImporter(profile, _put(sink)) as importer:
+    with FileImporter(profile, _put(sink), extents=_extents(sink)) as importer:
         return importer.import_view(view)
 
 
@@ -54,7 +54,9 @@ def import_stream(
     :class:`InvalidInput`; ``sink=None`` is ``--only-hash``.
     """
     read = stream_reader(stream, getattr(stream, "name", "input stream"))
-    with FileImporter(profile, _put(sink), workers=workers, progress=progress) as importer:
+    with FileImporter(
+        profile, _put(sink), workers=workers, progress=progress, extents=_extents(sink)
+    ) as importer:
         return importer.import_reader(read)
 
 
@@ -80,7 +82,9 @@ def import_path(
         st = os.lstat(bpath)
     except OSError as e:
         raise fs_error(e, bpath) from None
-    with FileImporter(profile, _put(sink), workers=workers, progress=progress) as importer:
+    with FileImporter(
+        profile, _put(sink), workers=workers, progress=progress, extents=_extents(sink)
+    ) as importer:
         walker = _Walker(importer, profile, sink, hidden)
         try:
             return walker.node(bpath, st.st_mode)
@@ -93,6 +97,11 @@ def import_path(
 
 def _put(sink: BlockSink | None) -> Put | None:
     return None if sink is None else sink.put
+
+
+def _extents(sink: BlockSink | None) -> Callable[[], ExtentWriter] | None:
+    """The sink's ``begin_extent`` when it keeps files' raw leaves whole (see ExtentSink)."""
+    return getattr(sink, "begin_extent", None)
 
 
 def fs_error(e: OSError, path: bytes | str) -> InvalidInput:

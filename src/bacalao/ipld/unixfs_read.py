@@ -106,13 +106,14 @@ FileSlice = tuple[str, int, int]
 
 
 def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
-    """A file's bytes in order, as chunks or — for leaves the getter has as local block files
-    (its optional ``block_file(cid) -> path | None``) — as slices of those files, so a caller
-    can copy them without reading them into Python (``os.copy_file_range``).
+    """A file's bytes in order, as chunks or — for leaves the getter has in local files (its
+    optional ``block_slice(cid) -> (path, offset, length) | None``, or ``block_file(cid) ->
+    path | None`` for whole block files) — as slices of those files, so a caller can copy them
+    without reading them into Python (``os.copy_file_range``).
 
-    A getter that offers ``block_file`` vouches for those files (they were verified when
-    stored); every other block is loaded and verified as usual. A declared ``filesize`` that the
-    parts do not add up to raises :class:`IntegrityError`.
+    A getter that offers either vouches for those files (they were verified when stored); every
+    other block is loaded and verified as usual. A declared ``filesize`` that the parts do not
+    add up to raises :class:`IntegrityError`.
     """
     if root.kind == "raw":
         yield root.block
@@ -121,7 +122,7 @@ def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
         raise InvalidInput(f"{root.cid} is a {_kind_word(root.kind)}, not a file")
     assert root.fs is not None
     expected = root.fs.filesize
-    local = getattr(getter, "block_file", None)
+    local = getattr(getter, "block_slice", None) or getattr(getter, "block_file", None)
     total = 0
     stack: list[Node | CID] = [root]
     while stack:
@@ -152,15 +153,23 @@ def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
         raise IntegrityError(f"file {root.cid} holds {total} bytes, not its declared {expected}")
 
 
-def _leaf_slice(cid: CID, path: str | None) -> FileSlice | None:
-    """Where a leaf's file bytes sit in its local block file, or None to load it normally.
+def _leaf_slice(cid: CID, where: str | FileSlice | None) -> FileSlice | None:
+    """Where a leaf's file bytes sit locally, or None to load it normally.
 
-    A raw leaf is all data. A dag-pb leaf as Kubo writes it starts ``0a L 08 02 12 N`` (Data
-    first, so no links; UnixFS File with its Data field next): the N bytes after that header.
-    Anything else — an internal node, another layout — is loaded and decoded the usual way.
+    ``where`` is the block's own file, or the slice of a file holding the block's bytes. A raw
+    leaf is all data. A dag-pb leaf as Kubo writes it starts ``0a L 08 02 12 N`` (Data first, so
+    no links; UnixFS File with its Data field next): the N bytes after that header. Anything
+    else — an internal node, another layout — is loaded and decoded the usual way.
     """
-    if path is None:
+    if where is None:
         return None
+    if not isinstance(where, str):
+        if cid.codec == RAW:
+            return where
+        if where[1] != 0:
+            return None
+        where = where[0]
+    path = where
     try:
         if cid.codec == RAW:
             return (path, 0, os.stat(path).st_size)

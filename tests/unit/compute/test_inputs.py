@@ -94,3 +94,48 @@ def test_url_download_from_a_loopback_server(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _fetcher(repo: Repo, *, verify_local: bool = False):
+    from bacalao.compute.exchange import PeerFetcher
+
+    # no peers: the bus and the loop are never used
+    return PeerFetcher(repo, None, None, node_id="n", verify_local=verify_local)  # type: ignore[arg-type]
+
+
+def test_files_the_store_holds_whole_are_hard_linked_not_copied(tmp_path: Path) -> None:
+    import os
+
+    repo = Repo.open(tmp_path / "repo")
+    data = os.urandom(3 * 1048576 + 5)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "big.log").write_bytes(data)  # three raw leaves: kept as one extent
+    (src / "small.txt").write_bytes(b"one chunk\n")  # its own block file
+    root = repo.add_path(src, PROFILES["unixfs-v1-2025"]).cid
+    old = repo.add_bytes(data, PROFILES["kubo-v0"]).cid  # dag-pb leaves: copied
+    mounts, size = materialise(
+        [source("ipfs", "/inputs", CID=str(root)), source("ipfs", "/old", CID=str(old))],
+        _fetcher(repo),
+        tmp_path / "run",
+    )
+    tree, copied = mounts[0].source, mounts[1].source
+    assert (tree / "d" / "big.log").read_bytes() == data and copied.read_bytes() == data
+    extent = repo.blocks.whole_file(_entry(repo, root, "d/big.log"))
+    assert (tree / "d" / "big.log").stat().st_ino == extent.stat().st_ino
+    assert (tree / "small.txt").stat().st_nlink == 2  # the block file, linked
+    assert copied.stat().st_nlink == 1
+    assert size == 2 * len(data) + len(b"one chunk\n")
+    # a node that re-hashes local reads copies (and verifies) instead
+    mounts, _ = materialise(
+        [source("ipfs", "/inputs", CID=str(root))],
+        _fetcher(repo, verify_local=True),
+        tmp_path / "run2",
+    )
+    assert (mounts[0].source / "d" / "big.log").stat().st_nlink == 1
+
+
+def _entry(repo: Repo, root, path: str):
+    from bacalao.ipld.exporter import resolve
+
+    return resolve(repo.reader(), root, path)

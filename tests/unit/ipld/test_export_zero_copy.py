@@ -59,3 +59,54 @@ def test_a_truncated_block_file_is_an_error_not_a_short_file(tmp_path) -> None:
     with pytest.raises(BacalaoError):
         write_tree(getter, node.cid, tmp_path / "out", name="f")
     assert not (tmp_path / "out" / "f").exists()  # no half-written file is left
+
+
+class WholeFiles(LocalFiles):
+    """Also offers whole files (the compute node's ``whole_file``) from a map."""
+
+    def __init__(self, store: FsBlockStore, whole: dict) -> None:
+        super().__init__(store)
+        self.whole = whole
+
+    def whole_file(self, cid):
+        return self.whole.get(cid)
+
+
+def test_link_hard_links_a_whole_file_of_the_right_size_and_only_when_asked(tmp_path) -> None:
+    store = FsBlockStore(tmp_path / "blocks")
+    data = os.urandom(3 * 262144 + 9)
+    node = import_bytes(data, PROFILES["cid-v1"], store)
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes(data)
+    getter = WholeFiles(store, {node.cid: str(whole)})
+    linked = write_tree(getter, node.cid, tmp_path / "a", name="f", link=True)
+    assert linked.stat().st_ino == whole.stat().st_ino
+    copied = write_tree(getter, node.cid, tmp_path / "b", name="f")  # an export: never linked
+    assert copied.stat().st_ino != whole.stat().st_ino and copied.read_bytes() == data
+    whole.write_bytes(data[:-1])  # not the file's size: copied from the blocks instead
+    again = write_tree(getter, node.cid, tmp_path / "c", name="f", link=True)
+    assert again.stat().st_ino != whole.stat().st_ino and again.read_bytes() == data
+
+
+def test_link_replaces_what_is_in_the_way_and_falls_back_across_filesystems(
+    tmp_path, monkeypatch
+) -> None:
+    import errno
+
+    store = FsBlockStore(tmp_path / "blocks")
+    data = os.urandom(2 * 262144)
+    node = import_bytes(data, PROFILES["cid-v1"], store)
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes(data)
+    getter = WholeFiles(store, {node.cid: str(whole)})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").symlink_to("/etc/passwd")  # replaced, never followed
+    out = write_tree(getter, node.cid, tmp_path / "a", name="f", link=True)
+    assert not out.is_symlink() and out.stat().st_ino == whole.stat().st_ino
+
+    def exdev(*a, **kw):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", exdev)
+    out = write_tree(getter, node.cid, tmp_path / "b", name="f", link=True)
+    assert out.read_bytes() == data and out.stat().st_ino != whole.stat().st_ino

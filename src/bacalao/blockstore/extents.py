@@ -1,0 +1,232 @@
+"""Whole-file extents: a file's raw leaves kept as one contiguous file of the block store.
+
+A file imported with raw leaves (CIDv1, ``unixfs-v1-2025``) is a run of chunks whose blocks *are*
+the file's bytes, in order. Instead of one block file per chunk, the store can keep those bytes
+once, as the file itself::
+
+    <root>/extents/<XY>/<FKEY>.data     the file's bytes; FKEY = key of the file's root CID
+    <root>/<XY>/<KEY>.ref               one per leaf: a symlink whose target (never followed)
+                                        reads ``OFFSET+LENGTH@FKEY``
+
+Reading a leaf is then a ``pread`` of its slice, still hashed against the leaf's CID by ``get``.
+What this buys is the whole file as one inode: a compute node hands it to a job as a hard link
+(read-only inside the sandbox) instead of copying every byte out of the block files.
+
+Invariants:
+
+* An extent is immutable (mode 0444, written under a temp name and renamed into place) and
+  holds exactly the bytes of the file named by FKEY: the importer writes the very chunks it
+  hashed, in file order.
+* A ref points at an extent that was in place before the ref was made. A leaf that already has
+  a ref keeps it (the first writer wins: two files sharing a chunk both stay readable); a leaf
+  already stored as a block file keeps its file as well.
+* gc removes refs like blocks, then every extent no ref points at
+  (:meth:`~bacalao.blockstore.fs.FsBlockStore.sweep_extents`). A hard link held by a running
+  job keeps that job's bytes alive whatever gc does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bacalao.blockstore.base import multihash_key
+from bacalao.errors import BlockNotFound, IntegrityError
+
+if TYPE_CHECKING:
+    from bacalao.blockstore.fs import BlockBatch, FsBlockStore
+    from bacalao.ipld.cid import CID
+
+EXTENTS_DIR = "extents"
+REF_SUFFIX = ".ref"
+EXTENT_SUFFIX = ".data"
+
+
+def encode_ref(name: str, offset: int, length: int) -> str:
+    """The symlink target of a leaf's ref: ``OFFSET+LENGTH@NAME``."""
+    return f"{offset}+{length}@{name}"
+
+
+def read_ref(ref: Path) -> tuple[str, int, int] | None:
+    """``(extent name, offset, length)`` of the ref at ``ref``, or ``None`` if there is none."""
+    try:
+        return decode_ref(os.readlink(ref))
+    except OSError:  # absent, or not a symlink
+        return None
+
+
+def decode_ref(target: str) -> tuple[str, int, int] | None:
+    """``(extent name, offset, length)`` of a ref's target, or ``None`` if it is not one."""
+    where, sep, name = target.partition("@")
+    offset, plus, length = where.partition("+")
+    if not (sep and plus and name and offset.isdigit() and length.isdigit()):
+        return None
+    if "/" in name or name.startswith("."):
+        return None
+    return name, int(offset), int(length)
+
+
+def read_slice(store: FsBlockStore, cid: CID) -> tuple[bytes, Path]:
+    """The bytes of ``cid`` from its slice of an extent (not hashed here) and the extent's path.
+
+    ``BlockNotFound`` when there is no ref or no extent; ``IntegrityError`` when the extent is
+    shorter than the ref says.
+    """
+    ref = read_ref(store.ref_path(cid))
+    if ref is None:
+        raise BlockNotFound(cid)
+    name, offset, length = ref
+    extent = store.extent_path(name)
+    try:
+        fd = os.open(extent, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BlockNotFound(cid) from None
+    try:
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise IntegrityError(
+            f"block {cid} is corrupt on disk: extent {extent} is shorter than its ref says",
+            hint=f"delete {extent} and add or import the data again",
+        )
+    return data, extent
+
+
+def sweep_extents(store: FsBlockStore) -> tuple[int, int]:
+    """Remove every extent of ``store`` that no ref points at; ``(extents, bytes)`` removed.
+
+    For gc, with writers excluded: an extent being written has no ref yet.
+    """
+    top = store.root / EXTENTS_DIR
+    if not top.is_dir():
+        return 0, 0
+    live = set()
+    for _mh, ref in store._iter_entries((REF_SUFFIX,)):
+        decoded = read_ref(ref)
+        if decoded is not None:
+            live.add(decoded[0])
+    count = total = 0
+    for shard in sorted(top.iterdir()):
+        if not shard.is_dir() or shard.name.startswith("."):
+            continue
+        for path in sorted(shard.glob(f"*{EXTENT_SUFFIX}")):
+            if path.name.startswith(".") or path.name[: -len(EXTENT_SUFFIX)] in live:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                size = path.stat().st_size
+                path.unlink()
+                count += 1
+                total += size
+    return count, total
+
+
+class ExtentWriter:
+    """One file's raw leaves, written in order into one new extent of a batch's store.
+
+    Made by :meth:`BlockBatch.begin_extent` for each file the importer reads; it calls
+    :meth:`add` for every leaf (instead of ``put``), then :meth:`finish` with the file's root, or
+    :meth:`abort` when the import fails. A file of one chunk becomes that chunk's ordinary block
+    file (it already is the whole file); an empty file never reaches the writer. The bytes are
+    written and the refs made on the batch's writer threads, as block files are.
+    """
+
+    def __init__(self, batch: BlockBatch, store: FsBlockStore) -> None:
+        from bacalao.blockstore import fs
+
+        self._fs = fs
+        self._batch = batch
+        self._store = store
+        self._leaves: list[tuple[CID, int, int]] = []
+        self._size = 0
+        self._fd: int | None = None
+        self._tmp: Path | None = None
+        self._writes: list[Future[None]] = []
+
+    def add(self, cid: CID, data: bytes) -> None:
+        """Append the next leaf (in file order); the write may finish on a writer thread."""
+        if self._fd is None:
+            self._tmp = self._store.extent_tmp_path()
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            self._fd = os.open(self._tmp, flags, 0o644)
+        self._leaves.append((cid, self._size, len(data)))
+        self._writes.append(self._batch.submit(self._write_at, self._fd, data, self._size))
+        self._size += len(data)
+
+    def finish(self, root: CID) -> None:
+        """Put the extent in place (or the lone chunk's block file), then the leaves' refs."""
+        if self._fd is None:
+            return
+        try:
+            self._wait()
+        except BaseException:
+            self.abort()
+            raise
+        os.close(self._fd)
+        self._fd = None
+        tmp, self._tmp = self._tmp, None
+        assert tmp is not None
+        if len(self._leaves) == 1:
+            self._place(tmp, self._store.path_for(self._leaves[0][0]), self._size, mode=None)
+            return
+        name = multihash_key(root.multihash)
+        # the extent is in place before any ref points at it
+        self._place(tmp, self._store.extent_path(name), self._size, mode=0o444)
+        for cid, offset, length in self._leaves:
+            ref = self._store.ref_path(cid)
+            self._batch.written(ref_dir=ref.parent)
+            self._batch.submit(self._link, ref, encode_ref(name, offset, length))
+
+    def abort(self) -> None:
+        """Drop what was written (the import failed); safe to call twice."""
+        with contextlib.suppress(BaseException):
+            self._wait()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def _wait(self) -> None:
+        writes, self._writes = self._writes, []
+        for fut in writes:
+            fut.result()
+
+    def _write_at(self, fd: int, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        end = offset + len(view)
+        while view:
+            n = os.pwrite(fd, view, end - len(view))
+            view = view[n:]
+        if self._store.sync:  # start the write-back at once, as for block files
+            self._fs.start_writeback(fd, offset, len(data))
+
+    def _place(self, tmp: Path, path: Path, size: int, *, mode: int | None) -> None:
+        """Rename ``tmp`` to ``path`` unless the same bytes are there already."""
+        if self._fs.block_present(path, size):
+            os.unlink(tmp)
+        else:
+            if mode is not None:
+                os.chmod(tmp, mode)
+            self._store.ensure_dir(path.parent)
+            os.replace(tmp, path)
+        self._batch.written(path)
+
+    def _link(self, ref: Path, target: str) -> None:
+        """Make the ref, unless the leaf has one already (the first writer wins)."""
+        if os.path.lexists(ref):
+            return
+        self._store.ensure_dir(ref.parent)
+        tmp = self._fs.tmp_name(ref)
+        os.symlink(target, tmp)
+        try:
+            os.replace(tmp, ref)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise

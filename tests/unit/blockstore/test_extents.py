@@ -1,0 +1,182 @@
+"""Files added with raw leaves are kept whole, as extents, and their leaves stay readable."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+
+import pytest
+
+from bacalao.blockstore.extents import decode_ref, encode_ref
+from bacalao.blockstore.fs import FsBlockStore
+from bacalao.blockstore.repo import Repo
+from bacalao.errors import BlockNotFound, IntegrityError
+from bacalao.ipld.cid import RAW
+from bacalao.ipld.exporter import cat
+from bacalao.ipld.importer import import_bytes
+from bacalao.ipld.profiles import PROFILES
+from bacalao.ipld.unixfs_read import load
+
+RAW_SMALL = PROFILES["cid-v1"].replace(chunk_size=1024)
+DATA = os.urandom(5 * 1024 + 77)  # six leaves
+
+
+def _add(tmp_path, data: bytes = DATA, profile=RAW_SMALL, name: str = "f.bin"):
+    repo = Repo.open(tmp_path / "repo")
+    src = tmp_path / name
+    src.write_bytes(data)
+    return repo, repo.add_path(src, profile)
+
+
+def _leaves(repo: Repo, root) -> list:
+    return [link.cid for link in load(repo.reader(), root).links]  # one level: all leaves
+
+
+def test_refs_round_trip() -> None:
+    assert decode_ref(encode_ref("CIQABC", 1048576, 4096)) == ("CIQABC", 1048576, 4096)
+    for bad in ("", "1+2", "x+2@N", "1+2@", "1+2@a/b", "1+2@.tmp", "12@N"):
+        assert decode_ref(bad) is None
+
+
+def test_a_multi_chunk_file_is_one_read_only_extent_with_the_same_cid(tmp_path) -> None:
+    repo, node = _add(tmp_path)
+    assert node.cid == import_bytes(DATA, RAW_SMALL).cid  # the CIDs do not change
+    store = repo.blocks
+    assert isinstance(store, FsBlockStore)
+    extent = store.whole_file(node.cid)
+    assert extent is not None and extent.read_bytes() == DATA
+    assert stat.S_IMODE(extent.stat().st_mode) == 0o444
+    leaves = _leaves(repo, node.cid)
+    assert len(leaves) == 6
+    offset = 0
+    for leaf in leaves:
+        assert not store.path_for(leaf).exists()  # no block file per chunk
+        assert store.has(leaf)
+        chunk = DATA[offset : offset + 1024]
+        assert store.get(leaf) == chunk
+        assert store.size(leaf) == len(chunk)
+        assert store.locate(leaf) == (str(extent), offset, len(chunk))
+        offset += len(chunk)
+    assert store.whole_file(leaves[0]) is None  # a chunk alone is not a whole file here
+    assert b"".join(cat(repo.reader(), node.cid)) == DATA
+    listed = list(store.iter_cids())
+    assert len(listed) == len(set(listed)) == 7  # six leaves and the root, each once
+
+
+def test_a_one_chunk_file_is_its_block_file(tmp_path) -> None:
+    repo, node = _add(tmp_path, b"short\n")
+    store = repo.blocks
+    assert node.cid.codec == RAW
+    assert store.whole_file(node.cid) == store.path_for(node.cid)
+    assert store.path_for(node.cid).read_bytes() == b"short\n"
+    assert not (store.root / "extents").exists() or not any(
+        p.is_file() for p in (store.root / "extents").rglob("*")
+    )
+
+
+def test_dag_pb_leaves_are_block_files(tmp_path) -> None:
+    repo, node = _add(tmp_path, profile=PROFILES["kubo-v0"].replace(chunk_size=1024))
+    assert repo.blocks.whole_file(node.cid) is None
+    assert b"".join(cat(repo.reader(), node.cid)) == DATA
+
+
+def test_a_directory_of_files_and_the_same_file_added_twice(tmp_path) -> None:
+    repo = Repo.open(tmp_path / "repo")
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a.bin").write_bytes(DATA)
+    (src / "d" / "b.bin").write_bytes(DATA[::-1])
+    (src / "d" / "same.bin").write_bytes(DATA)  # identical to a.bin: one extent for both
+    (src / "empty").write_bytes(b"")
+    root = repo.add_path(src, RAW_SMALL).cid
+    again = repo.add_path(src / "a.bin", RAW_SMALL).cid
+    store = repo.blocks
+    extents = sorted(p for p in (store.root / "extents").rglob("*.data"))
+    assert len(extents) == 2
+    assert store.whole_file(again).read_bytes() == DATA
+    assert not list(store.iter_tmp_files())
+    out = tmp_path / "out"
+    from bacalao.ipld.exporter import write_tree
+
+    write_tree(repo.reader(), root, out, name="x")
+    assert (out / "x" / "d" / "b.bin").read_bytes() == DATA[::-1]
+    assert (out / "x" / "empty").read_bytes() == b""
+
+
+def test_gc_removes_refs_and_the_extents_nothing_points_at(tmp_path) -> None:
+    repo, kept = _add(tmp_path, name="kept.bin")
+    dropped = repo.add_path(tmp_path / "kept.bin", RAW_SMALL.replace(chunk_size=2048))
+    store = repo.blocks
+    assert store.whole_file(dropped.cid) is not None
+    repo.unpin(dropped.cid)
+    result = repo.gc()
+    assert result.count == 4  # three 2 KiB leaves and their root
+    assert store.whole_file(dropped.cid) is None  # its extent went with its last ref
+    assert store.whole_file(kept.cid) is not None
+    assert b"".join(cat(repo.reader(), kept.cid)) == DATA
+    repo.unpin(kept.cid)
+    repo.gc()
+    assert not list(store.iter_cids())
+    assert not list((store.root / "extents").rglob("*.data"))
+
+
+def test_a_failed_import_leaves_no_extent_behind(tmp_path) -> None:
+    repo = Repo.open(tmp_path / "repo")
+
+    class Failing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf) -> int:
+            if self.sent >= 3000:
+                raise OSError(5, "Input/output error")
+            n = min(len(buf), 1000)
+            buf[:n] = b"x" * n
+            self.sent += n
+            return n
+
+    with pytest.raises(Exception, match="Input/output error"):
+        repo.add_stream(io.BufferedReader(Failing()), RAW_SMALL)
+    assert not list(repo.blocks.iter_tmp_files())
+    assert not list((repo.blocks.root / "extents").rglob("*.data"))
+
+
+def test_a_damaged_extent_is_never_read_as_good_bytes(tmp_path) -> None:
+    repo, node = _add(tmp_path)
+    store = repo.blocks
+    extent = store.whole_file(node.cid)
+    leaves = _leaves(repo, node.cid)
+    os.chmod(extent, 0o644)
+    with extent.open("r+b") as f:
+        f.seek(10)
+        f.write(b"\0" * 4)  # first leaf's bytes changed
+        f.truncate(len(DATA) - 10)  # last leaf cut short
+    with pytest.raises(IntegrityError, match="corrupt"):
+        store.get(leaves[0])
+    with pytest.raises(IntegrityError, match="shorter"):
+        store.get(leaves[-1])
+    assert store.get(leaves[1]) == DATA[1024:2048]
+    extent.unlink()
+    assert not store.has(leaves[1])
+    with pytest.raises(BlockNotFound):
+        store.get(leaves[1])
+
+
+def test_a_leaf_that_already_had_a_ref_keeps_it(tmp_path) -> None:
+    repo, first = _add(tmp_path, name="one.bin")
+    both = DATA + DATA[:1024]  # shares its first six leaves' bytes with one.bin
+    second = repo.add_path(_write(tmp_path / "two.bin", both), RAW_SMALL)
+    store = repo.blocks
+    leaf = _leaves(repo, second.cid)[0]
+    assert store.locate(leaf)[0] == str(store.whole_file(first.cid))
+    assert store.whole_file(second.cid).read_bytes() == both
+    assert b"".join(cat(repo.reader(), second.cid)) == both
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
