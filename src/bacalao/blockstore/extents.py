@@ -50,7 +50,7 @@ def encode_ref(name: str, offset: int, length: int) -> str:
     return f"{offset}+{length}@{name}"
 
 
-def read_ref(ref: Path) -> tuple[str, int, int] | None:
+def read_ref(ref: Path | str) -> tuple[str, int, int] | None:
     """``(extent name, offset, length)`` of the ref at ``ref``, or ``None`` if there is none."""
     try:
         return decode_ref(os.readlink(ref))
@@ -69,13 +69,15 @@ def decode_ref(target: str) -> tuple[str, int, int] | None:
     return name, int(offset), int(length)
 
 
-def read_slice(store: FsBlockStore, cid: CID) -> tuple[bytes, Path]:
-    """The bytes of ``cid`` from its slice of an extent (not hashed here) and the extent's path.
+def read_slice(
+    store: FsBlockStore, cid: CID, ref: tuple[str, int, int] | None
+) -> tuple[bytes, str]:
+    """The bytes of ``cid`` from its slice of an extent (not hashed here), given its decoded
+    ``ref``, and the extent's path.
 
     ``BlockNotFound`` when there is no ref or no extent; ``IntegrityError`` when the extent is
     shorter than the ref says.
     """
-    ref = read_ref(store.ref_path(cid))
     if ref is None:
         raise BlockNotFound(cid)
     name, offset, length = ref
@@ -93,7 +95,7 @@ def read_slice(store: FsBlockStore, cid: CID) -> tuple[bytes, Path]:
             f"block {cid} is corrupt on disk: extent {extent} is shorter than its ref says",
             hint=f"delete {extent} and add or import the data again",
         )
-    return data, extent
+    return data, str(extent)
 
 
 def sweep_extents(store: FsBlockStore) -> tuple[int, int]:

@@ -95,6 +95,12 @@ def sync_filesystem(path: Path) -> None:
     os.sync()
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _key_of(multihash: bytes) -> str:
+    """:func:`multihash_key`, remembered: base32 in Python costs more than the stat it names."""
+    return multihash_key(multihash)
+
+
 def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
     """Ask the kernel to start writing ``fd``'s dirty pages now (all of them, or ``length``
     bytes from ``offset``), without waiting for them (``sync_file_range(SYNC_FILE_RANGE_WRITE)``),
@@ -186,6 +192,7 @@ class FsBlockStore:
         self.sync = sync
         self.shard = shard
         self._dirs: set[Path] = set()  # shard directories known to exist (mkdir is not free)
+        self._prefix = str(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         marker = self.root / "SHARDING"
         if shard and not marker.exists():
@@ -194,15 +201,19 @@ class FsBlockStore:
     # -- paths ----------------------------------------------------------------------------------
     def path_for(self, cid: CID) -> Path:
         """The file that holds ``cid``'s block (whether or not it exists)."""
-        key = multihash_key(cid.multihash)
-        if not self.shard:  # flat: staging areas, where a few files live briefly
-            return self.root / f"{key}{_SUFFIX}"
-        return self.root / key[-3:-1] / f"{key}{_SUFFIX}"
+        return Path(self._base(cid) + _SUFFIX)
 
     def ref_path(self, cid: CID) -> Path:
         """The ref that places ``cid``'s block inside an extent (whether or not it exists)."""
-        path = self.path_for(cid)
-        return path.with_name(path.name[: -len(_SUFFIX)] + REF_SUFFIX)
+        return Path(self._base(cid) + REF_SUFFIX)
+
+    def _base(self, cid: CID) -> str:
+        """The block's path without its suffix, as a string: lookups (locality, gc, listing
+        the files of a dataset) make thousands of them, and pathlib costs more than the stat."""
+        key = _key_of(cid.multihash)
+        if not self.shard:  # flat: staging areas, where a few files live briefly
+            return f"{self._prefix}/{key}"
+        return f"{self._prefix}/{key[-3:-1]}/{key}"
 
     def extent_path(self, name: str) -> Path:
         """The extent named ``name`` (the key of the file's root CID)."""
@@ -275,7 +286,8 @@ class FsBlockStore:
         if cid.is_identity:
             return False
         found = False
-        for path in (self.path_for(cid), self.ref_path(cid)):
+        base = self._base(cid)
+        for path in (base + _SUFFIX, base + REF_SUFFIX):
             try:
                 os.unlink(path)
                 found = True
@@ -292,11 +304,13 @@ class FsBlockStore:
         inline = identity_digest(cid)
         if inline is not None:
             return inline
-        path = self.path_for(cid)
+        base = self._base(cid)
+        path = base + _SUFFIX
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except (FileNotFoundError, NotADirectoryError):
-            data, path = read_slice(self, cid)
+            data, path = read_slice(self, cid, read_ref(base + REF_SUFFIX))
         if not verify:
             return data
         try:
@@ -312,9 +326,12 @@ class FsBlockStore:
 
     def has(self, cid: CID) -> bool:
         """Whether the block is stored (identity CIDs always are)."""
-        if cid.is_identity or self.path_for(cid).is_file():
+        if cid.is_identity:
             return True
-        ref = self._ref(cid)
+        base = self._base(cid)
+        if os.path.isfile(base + _SUFFIX):
+            return True
+        ref = read_ref(base + REF_SUFFIX)
         return ref is not None and self.extent_path(ref[0]).is_file()
 
     def size(self, cid: CID) -> int:
@@ -322,10 +339,11 @@ class FsBlockStore:
         inline = identity_digest(cid)
         if inline is not None:
             return len(inline)
+        base = self._base(cid)
         try:
-            return self.path_for(cid).stat().st_size
+            return os.stat(base + _SUFFIX).st_size
         except (FileNotFoundError, NotADirectoryError):
-            ref = self._ref(cid)
+            ref = read_ref(base + REF_SUFFIX)
             if ref is None:
                 raise BlockNotFound(cid) from None
             return ref[2]
@@ -336,12 +354,12 @@ class FsBlockStore:
         ``None`` when the block is not here. Nothing is read or verified: the caller vouches
         for local files (they were verified when stored) or hashes what it reads.
         """
-        path = self.path_for(cid)
+        base = self._base(cid)
         try:
-            return str(path), 0, os.stat(path).st_size
+            return base + _SUFFIX, 0, os.stat(base + _SUFFIX).st_size
         except (FileNotFoundError, NotADirectoryError):
             pass
-        ref = self._ref(cid)
+        ref = read_ref(base + REF_SUFFIX)
         if ref is None:
             return None
         name, offset, length = ref
@@ -361,9 +379,6 @@ class FsBlockStore:
         else:
             path = self.extent_path(multihash_key(cid.multihash))
         return path if path.is_file() else None
-
-    def _ref(self, cid: CID) -> tuple[str, int, int] | None:
-        return read_ref(self.ref_path(cid))
 
     def iter_cids(self) -> Iterator[CID]:
         """Every stored block (block files and extent refs), as a CIDv1 ``raw`` CID."""

@@ -80,10 +80,11 @@ class DataService:
 
     def _build_tree(self, getter: PeerFetcher, req: m.BuildTree) -> str:
         from bacalao.ipld.exporter import resolve
-        from bacalao.ipld.tree import aggregate, merge_union
+        from bacalao.ipld.tree import aggregate, merge_union, prefetch_tree
 
         profile = resolve_profile(None, 1)
         roots = [(name, CID.decode(cid)) for name, cid in req.roots]
+        prefetch_tree(getter, [cid for _, cid in roots])  # the shard outputs held by peers
         with self.repo.adding() as sink:
             if req.kind == "union":
                 roots = [(n, resolve(getter, c, req.subdir)) for n, c in roots]

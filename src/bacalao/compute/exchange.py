@@ -84,28 +84,73 @@ class PeerFetcher:
             if data is None:
                 continue
             cid.verify(data)  # a peer is not trusted: wrong bytes raise IntegrityError
-            self.repo.blocks.put(cid, data)
-            with self._lock:
-                self.fetched_bytes += len(data)
-                self.fetched_blocks += 1
+            self._keep(cid, data)
             return data
         raise BlockNotFound(
             cid,
             hint="neither this node nor any peer holds it: add the data to a node first",
         )
 
-    def _ask(self, peer: str, cid: CID) -> bytes | None:
-        request = self.bus.request(
-            subjects.compute(peer, subjects.GET_BLOCK),
-            m.GetBlock(cid=str(cid)).to_envelope(self.node_id),
-            timeout=FETCH_TIMEOUT_S,
-        )
+    def prefetch(self, cids: Sequence[CID]) -> None:
+        """Fetch the blocks among ``cids`` this node lacks, asking for all of them at once.
+
+        A hint from a reader about to load them one by one (listing a dataset held by other
+        nodes: one round trip each, in turn, otherwise): each block is verified, kept and counted
+        as :meth:`get` does; a block no peer gives is left for ``get`` to report.
+        """
+        missing = [c for c in dict.fromkeys(cids) if not self.repo.blocks.has(c)]
+        if not missing or not self.peers:
+            return
         try:
-            env = asyncio.run_coroutine_threadsafe(request, self.loop).result(FETCH_TIMEOUT_S + 5)
+            found = asyncio.run_coroutine_threadsafe(self._request_all(missing), self.loop).result(
+                FETCH_TIMEOUT_S * len(self.peers) + 5
+            )
+        except TimeoutError:
+            return
+        for cid, data in zip(missing, found, strict=True):
+            if data is None:
+                continue
+            try:
+                cid.verify(data)
+            except BacalaoError:
+                continue  # get asks again and names the bad block
+            self._keep(cid, data)
+
+    def _keep(self, cid: CID, data: bytes) -> None:
+        self.repo.blocks.put(cid, data)
+        with self._lock:
+            self.fetched_bytes += len(data)
+            self.fetched_blocks += 1
+
+    async def _request_all(self, cids: list[CID]) -> list[bytes | None]:
+        return await asyncio.gather(*(self._request_any(c) for c in cids))
+
+    async def _request_any(self, cid: CID) -> bytes | None:
+        for peer in self.peers:
+            data = await self._request(peer, cid)
+            if data is not None:
+                return data
+        return None
+
+    async def _request(self, peer: str, cid: CID) -> bytes | None:
+        try:
+            env = await self.bus.request(
+                subjects.compute(peer, subjects.GET_BLOCK),
+                m.GetBlock(cid=str(cid)).to_envelope(self.node_id),
+                timeout=FETCH_TIMEOUT_S,
+            )
             reply = m.BlockReply.from_envelope(env)
-        except (BacalaoError, TimeoutError):
+        except BacalaoError:
             return None
         return base64.b64decode(reply.data) if reply.found else None
+
+    def _ask(self, peer: str, cid: CID) -> bytes | None:
+        try:
+            return asyncio.run_coroutine_threadsafe(self._request(peer, cid), self.loop).result(
+                FETCH_TIMEOUT_S + 5
+            )
+        except TimeoutError:
+            return None
 
 
 def serve_block(repo: Repo, env: Envelope, node_id: str) -> Envelope:
@@ -120,21 +165,29 @@ def serve_block(repo: Repo, env: Envelope, node_id: str) -> Envelope:
 
 
 def held_bytes(repo: Repo, cid: CID) -> int:
-    """Bytes of the DAG under ``cid`` present in the local store (missing parts not descended)."""
+    """Bytes of the DAG under ``cid`` present in the local store (missing parts not descended).
+
+    One lookup a block (``size`` for a leaf, ``get`` for a node with links): the orchestrator
+    asks every node about every file of a dataset before a sharded job starts.
+    """
     from bacalao.ipld.traverse import links_of
 
+    blocks = repo.blocks
     total = 0
     stack = [cid]
     seen: set[CID] = set()
     while stack:
         c = stack.pop()
-        if c in seen or not repo.blocks.has(c):
+        if c in seen:
             continue
         seen.add(c)
-        if c.codec == RAW:  # a leaf: its size is all we need
-            total += repo.blocks.size(c)
+        try:
+            if c.codec == RAW:  # a leaf: its size is all we need
+                total += blocks.size(c)
+                continue
+            data = blocks.get(c, verify=False)
+        except BlockNotFound:
             continue
-        data = repo.blocks.get(c, verify=False)
         total += len(data)
         stack.extend(links_of(c, data))
     return total

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bacalao.errors import InvalidInput
+from bacalao.errors import BacalaoError, InvalidInput
 from bacalao.ipld.blocks import BlockGetter
 from bacalao.ipld.cid import CID, RAW
 from bacalao.ipld.directory import build_directory
@@ -76,8 +76,9 @@ def list_files(getter: BlockGetter, root: CID, pattern: str = "") -> list[FileEn
     """Every file under ``root`` (recursively, sorted by path) whose path matches ``pattern``.
 
     Only directory blocks and the root blocks of multi-block files are read, so listing a
-    dataset held elsewhere fetches almost nothing. A root that is itself a file is listed under
-    its CID string.
+    dataset held elsewhere fetches almost nothing (and, with a getter that can prefetch, level
+    by level: see :func:`prefetch_tree`). A root that is itself a file is listed under its CID
+    string.
     """
     node = load(getter, root)
     if node.kind not in ("directory", "hamt"):
@@ -85,6 +86,7 @@ def list_files(getter: BlockGetter, root: CID, pattern: str = "") -> list[FileEn
         return (
             [FileEntry(name, root, node.size, tsize_of(node))] if glob_match(pattern, name) else []
         )
+    prefetch_tree(getter, [root])
     out: list[FileEntry] = []
     stack: list[tuple[str, Node]] = [("", node)]
     while stack:
@@ -102,6 +104,32 @@ def list_files(getter: BlockGetter, root: CID, pattern: str = "") -> list[FileEn
                 out.append(FileEntry(path, link.cid, child.size, link.tsize))
     out.sort(key=lambda e: e.path)
     return out
+
+
+def prefetch_tree(getter: BlockGetter, roots: Sequence[CID]) -> None:
+    """Tell a getter with ``prefetch(cids)`` every block a listing of ``roots`` will read, one
+    tree level at a time: directories (HAMT shards included) and the roots of multi-block files,
+    never file data. A getter that fetches from peers then asks for each level at once instead
+    of one block per round trip. Without ``prefetch`` this does nothing; errors are left for
+    the reads that follow to report.
+    """
+    prefetch = getattr(getter, "prefetch", None)
+    if prefetch is None:
+        return
+    level = [c for c in dict.fromkeys(roots) if c.codec != RAW]
+    seen: set[CID] = set()
+    while level:
+        prefetch(level)
+        seen.update(level)
+        below: list[CID] = []
+        for cid in level:
+            try:
+                node = load(getter, cid)
+                if node.kind in ("directory", "hamt"):
+                    below += [link.cid for link in node.links if link.cid.codec != RAW]
+            except BacalaoError:
+                continue
+        level = [c for c in dict.fromkeys(below) if c not in seen]
 
 
 def build_tree(

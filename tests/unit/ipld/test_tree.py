@@ -78,3 +78,46 @@ def test_aggregate_links_without_copying(tmp_path) -> None:
     assert len(set(store.iter_cids()) - before) == 1  # one new directory block
     assert resolve(store, agg.cid, "first") == a
     assert [e.path for e in list_files(store, agg.cid)] == ["first/f", "second/g"]
+
+
+class Prefetching:
+    """A getter over a store that records the levels a reader announces."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.levels: list[set] = []
+
+    def get(self, cid):
+        return self.store.get(cid)
+
+    def prefetch(self, cids) -> None:
+        self.levels.append(set(cids))
+
+
+def test_list_files_announces_each_level_once_and_never_file_data(tmp_path) -> None:
+    from bacalao.ipld.tree import prefetch_tree
+    from bacalao.ipld.unixfs_read import load
+
+    store = MemoryBlockStore()
+    files = {"a/x.log": b"1" * 200, "a/b/y.log": b"2" * 300, "z.txt": b"3" * 10}
+    root = tmp_path / "t"
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    cid = import_path(root, P.replace(chunk_size=64), store).cid
+    getter = Prefetching(store)
+    listed = list_files(getter, cid, "**/*.log")
+    assert [e.path for e in listed] == ["a/b/y.log", "a/x.log"]
+
+    def at(path: str):
+        return resolve(store, cid, path)
+
+    assert getter.levels == [
+        {cid},
+        {at("a"), at("z.txt")},
+        {at("a/b"), at("a/x.log")},
+        {at("a/b/y.log")},
+    ]
+    leaves = {link.cid for link in load(store, at("a/b/y.log")).links}
+    assert leaves and not leaves & set().union(*getter.levels)  # file data is never announced
+    prefetch_tree(store, [cid])  # a getter without prefetch: nothing to do
