@@ -147,9 +147,24 @@ class ExtentWriter:
         self._fd: int | None = None
         self._tmp: Path | None = None
         self._writes: list[Future[None]] = []
+        self._first: tuple[CID, bytes] | None = None
 
     def add(self, cid: CID, data: bytes) -> None:
-        """Append the next leaf (in file order); the write may finish on a writer thread."""
+        """Append the next leaf (in file order); the write may finish on a writer thread.
+
+        The first leaf is only held: a file of one chunk (most of a job's result: stdout,
+        stderr, exitCode) becomes an ordinary block put, with no extent file and no writer
+        thread.
+        """
+        if self._first is None and not self._leaves:
+            self._first = (cid, data)
+            return
+        if self._first is not None:
+            first, self._first = self._first, None
+            self._append(*first)
+        self._append(cid, data)
+
+    def _append(self, cid: CID, data: bytes) -> None:
         if self._fd is None:
             self._tmp = self._store.extent_tmp_path()
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -160,6 +175,10 @@ class ExtentWriter:
 
     def finish(self, root: CID) -> None:
         """Put the extent in place (or the lone chunk's block file), then the leaves' refs."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            self._batch.put(*first)
+            return
         if self._fd is None:
             return
         try:
@@ -184,6 +203,7 @@ class ExtentWriter:
 
     def abort(self) -> None:
         """Drop what was written (the import failed); safe to call twice."""
+        self._first = None
         with contextlib.suppress(BaseException):
             self._wait()
         if self._fd is not None:

@@ -480,8 +480,6 @@ class BlockBatch:
             return
         path = self._store.path_for(cid)
         self._written = True
-        if len(self._paths) <= self.SMALL_BATCH:
-            self._paths.append(path)
         self._puts += 1
         inline = self._pool is None and self._puts <= self.INLINE_PUTS
         if self._writers <= 0 or (inline and len(data) <= self.INLINE_BYTES):
@@ -508,8 +506,13 @@ class BlockBatch:
         return fut
 
     def _write(self, path: Path, data: bytes) -> None:
+        # A block already in place is not synced again: it was written by a batch that syncs it
+        # before it pins anything over it (a job's empty stderr, its exitCode "0", an empty
+        # outputs/ are the same blocks job after job).
         if not block_present(path, len(data)):
             self._store.write_file(path, data, sync=False, writeback=self._store.sync)
+            if len(self._paths) <= self.SMALL_BATCH:
+                self._paths.append(path)  # list.append is atomic: writer threads call this
 
     # -- extents (see bacalao.blockstore.extents) -------------------------------------------------
     def begin_extent(self) -> ExtentWriter:

@@ -180,3 +180,42 @@ def test_a_leaf_that_already_had_a_ref_keeps_it(tmp_path) -> None:
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_small_files_need_no_extent_file_no_writer_thread_and_no_second_sync(
+    tmp_path, monkeypatch
+) -> None:
+    """A job's result (a few tiny files) is written by the caller, and blocks already stored
+    (an empty stderr, an exitCode of 0) are not synced again."""
+    import threading
+
+    from bacalao.blockstore import fs
+
+    synced: list[str] = []
+    real_fsync = fs._fsync_file
+    monkeypatch.setattr(fs, "_fsync_file", lambda p: (synced.append(str(p)), real_fsync(p)))
+    made: list[int] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        fs.os, "open", lambda p, *a, **k: (made.append(1) if "extents" in str(p) else None,
+                                           real_open(p, *a, **k))[1]
+    )  # fmt: skip
+    repo = Repo.open(tmp_path / "repo")
+    threads = threading.active_count()
+
+    def result(i: int, out: str):  # type: ignore[no-untyped-def]
+        d = tmp_path / f"r{i}"
+        (d / "outputs").mkdir(parents=True)
+        (d / "stdout").write_text(out)
+        (d / "stderr").write_text("")
+        (d / "exitCode").write_text("0")
+        return repo.add_path(d, PROFILES["cid-v1"], hidden=True)
+
+    result(0, "hello\n")
+    first = len(synced)
+    assert first >= 3  # stdout, stderr, exitCode, outputs/, the root: new blocks
+    synced.clear()
+    result(1, "other\n")
+    assert len(synced) == 2  # only the new stdout and the new root
+    assert made == []  # no extent file for one-chunk files
+    assert threading.active_count() == threads
