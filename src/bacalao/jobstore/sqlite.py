@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
 
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Database
@@ -131,6 +133,28 @@ class _Committed:
         items[key] = value
 
 
+_ADAPTERS: dict[tuple[type, str], TypeAdapter[Any]] = {}
+
+
+def _validated(cls: type[WireModel], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` validated as the model's field types (constraints included), one by one.
+
+    Cheaper than validating the whole model again for the few fields a state change sets; the
+    models that use this have no field or model validators of their own on those fields.
+    """
+    out = {}
+    for name, value in fields.items():
+        adapter = _ADAPTERS.get((cls, name))
+        if adapter is None:
+            info = cls.model_fields[name]
+            annotation = (
+                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            )
+            adapter = _ADAPTERS[(cls, name)] = TypeAdapter(annotation)
+        out[name] = adapter.validate_python(value)
+    return out
+
+
 def _wire_of(model: WireModel, names: Iterable[str]) -> dict[str, Any]:
     """The top-level wire entries of some fields, as ``model.to_wire()`` would write them.
 
@@ -138,14 +162,14 @@ def _wire_of(model: WireModel, names: Iterable[str]) -> dict[str, Any]:
     makes :func:`_patched` drop the key).
     """
     cls = type(model)
+    names = set(names)
+    dumped = model.model_dump(mode="json", by_alias=True, include=names)
     out: dict[str, Any] = {}
     for name in names:
         key = cls.model_fields[name].alias or name
         value = getattr(model, name)
-        if value is None or (name in cls._omit_empty and _is_empty(value)):
-            out[key] = None
-        else:
-            out[key] = model.model_dump(mode="json", by_alias=True, include={name})[key]
+        empty = value is None or (name in cls._omit_empty and _is_empty(value))
+        out[key] = None if empty else dumped[key]
     return out
 
 
@@ -511,7 +535,7 @@ class SQLiteJobStore:
             # Only caller-given fields need validating; the states are typed already.
             base = current
             if fields:
-                base = Execution.model_validate({**current.model_dump(), **fields})
+                base = current.model_copy(update=_validated(Execution, fields))
                 wire.update(_wire_of(base, fields))
             change = None
             if new_state is not None:
@@ -616,7 +640,9 @@ class SQLiteJobStore:
         """See :meth:`JobStore.last_seq`."""
         if self._exclusive and not self._db.in_transaction() and job_id in self._committed.seqs:
             return self._committed.seqs[job_id]
-        row = self._read().execute(
-            "SELECT MAX(seq) FROM events WHERE job_id = ?", (job_id,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute("SELECT MAX(seq) FROM events WHERE job_id = ?", (job_id,))
+            .fetchone()
+        )
         return int(row[0] or 0)

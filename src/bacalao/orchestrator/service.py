@@ -337,6 +337,8 @@ class Orchestrator:
             # so what an evaluation spawns (bids, cancels, wake-ups) runs after the commit.
             with self.store.transaction():
                 for job_id in batch:
+                    if job_id not in self._queued:
+                        continue  # evaluated meanwhile (see _apply_update)
                     self._queued.discard(job_id)
                     self._evaluate_logged(job_id)
 
@@ -544,6 +546,11 @@ class Orchestrator:
             fields["published_result"] = PublishedResult(Type="ipfs", Params={"CID": u.result_cid})
         message = u.message or {ES.COMPLETED: "completed", ES.CANCELLED: "cancelled"}.get(new, "")
         self._finish(ex, new, message, u.retryable, **fields)
+        if ex.job_id in self._queued:
+            # Reconcile the job now, in this update's transaction, rather than one loop turn
+            # and one commit later: the end of an execution is most often the end of its job.
+            self._queued.discard(ex.job_id)
+            self._evaluate_logged(ex.job_id)
 
     async def _on_register(self, env: Envelope) -> Envelope:
         msg = m.RegisterNode.from_envelope(env)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from js_helpers import FakeClock, make_job
+from pydantic import ValidationError
 
 from bacalao.errors import Conflict, InvalidInput, NotFound, Unavailable
 from bacalao.jobstore import JobStore, SQLiteJobStore
@@ -195,6 +196,11 @@ def test_execution_updates_are_checked(store: SQLiteJobStore) -> None:
         store.update_execution("e-1", colour="red")
     with pytest.raises(NotFound):
         store.update_execution("e-missing", new_state=E.FAILED)
+    # Fields are validated as their types, constraints included; nothing is written otherwise.
+    for bad in ({"shard_index": -1}, {"metering": "lots"}, {"retryable": "maybe"}):
+        with pytest.raises(ValidationError):
+            store.update_execution("e-1", **bad)
+    assert store.get_execution("e-1").revision == 1
     # A field-only update bumps the revision but records no history.
     before = len(store.events("j-1"))
     moved = store.update_execution("e-1", node_id="n-2")
