@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from bacalao.blockstore.fs import FsBlockStore
 from bacalao.blockstore.repo import Repo
-from bacalao.errors import BacalaoError, BlockNotFound
+from bacalao.errors import BacalaoError, BlockNotFound, IntegrityError
 from bacalao.ipld.cid import CID, RAW
 from bacalao.transport import Bus, Envelope, subjects
 from bacalao.transport import messages as m
@@ -77,8 +77,14 @@ class PeerFetcher:
         return None if path is None else str(path)
 
     def get(self, cid: CID) -> bytes:
-        with contextlib.suppress(BlockNotFound):
+        try:
             return self.repo.blocks.get(cid)  # one read: no stat first
+        except BlockNotFound:
+            pass
+        except IntegrityError:
+            if not self.peers:
+                raise
+            self.repo.blocks.delete(cid)  # torn by a crash (see _keep): fetch it again
         for peer in self.peers:
             data = self._ask(peer, cid)
             if data is None:
@@ -107,6 +113,7 @@ class PeerFetcher:
             )
         except TimeoutError:
             return
+        good = []
         for cid, data in zip(missing, found, strict=True):
             if data is None:
                 continue
@@ -114,7 +121,16 @@ class PeerFetcher:
                 cid.verify(data)
             except BacalaoError:
                 continue  # get asks again and names the bad block
-            self._keep(cid, data)
+            good.append((cid, data))
+        if len(good) < 2:
+            for cid, data in good:
+                self._keep(cid, data)
+            return
+        # each put is durable (a later batch trusts a block in place): written side by side,
+        # their fsyncs share the filesystem's journal commits instead of waiting one by one
+        with ThreadPoolExecutor(min(8, len(good)), thread_name_prefix="bacalao-fetch") as pool:
+            for _ in pool.map(lambda block: self._keep(*block), good):
+                pass
 
     def _keep(self, cid: CID, data: bytes) -> None:
         self.repo.blocks.put(cid, data)

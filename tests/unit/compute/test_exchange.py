@@ -11,6 +11,7 @@ import pytest
 
 from bacalao.blockstore.repo import Repo
 from bacalao.compute.exchange import PeerFetcher, held_bytes
+from bacalao.errors import IntegrityError
 from bacalao.ipld.cid import CID
 from bacalao.ipld.importer import import_bytes
 from bacalao.ipld.profiles import PROFILES
@@ -98,3 +99,20 @@ def test_held_bytes_counts_what_is_here_and_skips_what_is_not(tmp_path) -> None:
     repo.blocks.put(root, blocks[root])  # the root only: its leaves live elsewhere
     assert held_bytes(repo, root) == len(blocks[root])
     assert held_bytes(repo, CID.hash(b"absent")) == 0
+
+
+def test_a_local_copy_that_fails_its_hash_is_fetched_again(tmp_path, loop) -> None:
+    root, held = _blocks(os.urandom(3000))
+    bus = PeerBus({"a": held})
+    repo = Repo.open(tmp_path / "repo")
+    fetcher = PeerFetcher(repo, bus, loop, node_id="me", peers=["a"])  # type: ignore[arg-type]
+    assert fetcher.get(root) == held[root]
+    path = repo.blocks.path_for(root)
+    path.write_bytes(bytes(len(held[root])))  # damaged on disk
+    assert fetcher.get(root) == held[root]  # refused locally, fetched again
+    assert path.read_bytes() == held[root]
+    assert fetcher.fetched_blocks == 2
+    alone = PeerFetcher(repo, bus, loop, node_id="me", peers=[])  # type: ignore[arg-type]
+    path.write_bytes(bytes(len(held[root])))
+    with pytest.raises(IntegrityError):  # no peer to ask: the damage is reported
+        alone.get(root)
