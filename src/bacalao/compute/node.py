@@ -20,6 +20,7 @@ from bacalao.compute import bidding
 from bacalao.compute.data import DataService
 from bacalao.compute.exchange import PeerFetcher
 from bacalao.compute.inputs import materialise, materialise_content
+from bacalao.compute.rundirs import RunDirs
 from bacalao.compute.state import (
     Accepted,
     CancelRequested,
@@ -120,10 +121,12 @@ class ComputeNode:
         self._heartbeat: asyncio.Task[None] | None = None
         self._registered = False
         self.data = DataService(repo, bus, node_id=self.id, verify_local=config.verify_local_reads)
+        self.run_dirs = RunDirs(config.work_dir / "executions")
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Probe the engines, listen on the node's subjects, register with the orchestrator."""
+        self.run_dirs.refill()
         self._engines = frozenset(await self.executors.installed_types())
         for engine in self._engines:
             # containers or processes left by a node that was killed (kill -9) are swept now
@@ -158,6 +161,7 @@ class ComputeNode:
             await self._kill(run_id)
         for sub in self._subs:
             await sub.unsubscribe()
+        await asyncio.to_thread(self.run_dirs.close)
 
     def info(self) -> NodeInfo:
         used = self.state.used()
@@ -317,6 +321,7 @@ class ComputeNode:
         try:
             getter = self.fetcher(run.peers)
             run.fetcher = getter
+            outputs = self.run_dirs.take(run.run_dir)
             mounts, run.bytes_read = [], 0
             if run.inputs:  # a thread hop only where there is something to write out
                 mounts, run.bytes_read = await asyncio.to_thread(
@@ -333,8 +338,6 @@ class ComputeNode:
                 if refs
                 else {}
             )
-            outputs = run.run_dir / "result" / "outputs"
-            outputs.mkdir(parents=True, exist_ok=True)
             need = _need_of(run.job)
             timeouts = task.timeouts.with_defaults(long_running=run.job.type.is_long_running)
             req = ExecutionRequest(
