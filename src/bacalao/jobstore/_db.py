@@ -55,7 +55,18 @@ class Database:
         self._local.conn = conn
         self._local.depth = 0
         self._local.after = []
+        self._local.dirty = set()
         return conn
+
+    def mark_dirty(self, key: str) -> None:
+        """Note that this thread's open transaction wrote ``key`` (nothing outside one)."""
+        if self.in_transaction():
+            self._local.dirty.add(key)
+
+    def is_dirty(self, key: str) -> bool:
+        """Whether this thread's open transaction wrote ``key``: a view of what was committed
+        must not answer for it until the transaction ends."""
+        return key in getattr(self._local, "dirty", ())
 
     def in_transaction(self) -> bool:
         """True inside a :meth:`transaction` block on this thread."""
@@ -109,6 +120,7 @@ class Database:
             except BaseException:
                 self._local.depth = 0
                 after.clear()
+                self._local.dirty.clear()
                 conn.execute("ROLLBACK")
                 raise
             self._local.depth = 0
@@ -116,6 +128,7 @@ class Database:
                 conn.execute("COMMIT")
             except BaseException:
                 after.clear()
+                self._local.dirty.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -123,6 +136,7 @@ class Database:
             after.clear()
             for callback in callbacks:
                 callback()
+            self._local.dirty.clear()
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise Unavailable."""

@@ -113,15 +113,15 @@ class _Committed:
 
     def __init__(self, limit: int = 16384) -> None:
         self._limit = limit
-        self.jobs: dict[str, Job] = {}
-        self.executions: dict[str, Execution] = {}
+        self.jobs: dict[str, tuple[Job, str]] = {}  # ID -> (model, its stored JSON)
+        self.executions: dict[str, tuple[Execution, str]] = {}
         self.seqs: dict[str, int] = {}
 
-    def job(self, job: Job) -> None:
-        self._put(self.jobs, job.id, job)
+    def job(self, job: Job, text: str) -> None:
+        self._put(self.jobs, job.id, (job, text))
 
-    def execution(self, execution: Execution) -> None:
-        self._put(self.executions, execution.id, execution)
+    def execution(self, execution: Execution, text: str) -> None:
+        self._put(self.executions, execution.id, (execution, text))
 
     def seq(self, job_id: str, seq: int) -> None:
         if seq > self.seqs.get(job_id, 0):
@@ -223,21 +223,26 @@ class SQLiteJobStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _after(self, model: Job | Execution, seq: int) -> None:
-        """Remember ``model`` (and its job's newest ``seq``) once the transaction commits."""
+    def _after(self, model: Job | Execution, text: str, seq: int) -> None:
+        """Remember ``model`` as stored (and its job's newest ``seq``) once the transaction
+        commits; until then reads of it in this transaction go to the file."""
         if not self._exclusive:
             return
         committed = self._committed
+        self._db.mark_dirty(model.id)
         if isinstance(model, Job):
             job_id = model.id
-            self._db.on_commit(lambda: (committed.job(model), committed.seq(job_id, seq)))
+            self._db.on_commit(lambda: (committed.job(model, text), committed.seq(job_id, seq)))
         else:
             job_id = model.job_id
-            self._db.on_commit(lambda: (committed.execution(model), committed.seq(job_id, seq)))
+            self._db.on_commit(
+                lambda: (committed.execution(model, text), committed.seq(job_id, seq))
+            )
 
-    def _live(self, items: dict[str, M], key: str) -> M | None:
-        """The committed model by exact ID, when this store may answer from memory."""
-        if self._exclusive and not self._db.in_transaction():
+    def _live(self, items: dict[str, tuple[M, str]], key: str) -> tuple[M, str] | None:
+        """The committed model (and its stored JSON) by exact ID, when this store may answer
+        from memory: it is the only writer, and this transaction (if any) has not changed it."""
+        if self._exclusive and not self._db.is_dirty(key):
             return items.get(key)
         return None
 
@@ -295,7 +300,7 @@ class SQLiteJobStore:
                 stored.id, "Pending", "Pending", message=message, topic=Topic.SUBMISSION,
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            self._after(stored, insert_event(conn, entry))
+            self._after(stored, spec, insert_event(conn, entry))
         self._jobs.put(stored.id, spec, stored)
         return stored
 
@@ -306,7 +311,7 @@ class SQLiteJobStore:
             raise InvalidInput("a job ID is needed", hint=LIST_HINT)
         live = self._live(self._committed.jobs, key)
         if live is not None:
-            return live
+            return live[0]
         conn = self._read()
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (key,)).fetchone()
         if row is not None:
@@ -420,7 +425,7 @@ class SQLiteJobStore:
                 topic=topic_for(new_state), revision=updated.revision, now=now,
                 stimulus_id=stimulus_id, details=details,
             )  # fmt: skip
-            self._after(updated, insert_event(conn, entry))
+            self._after(updated, spec, insert_event(conn, entry))
         self._jobs.put(job_id, spec, updated)
         return updated
 
@@ -444,6 +449,9 @@ class SQLiteJobStore:
         return [Job.model_validate_json(spec) for (spec,) in rows]
 
     def _job_exact(self, conn: sqlite3.Connection, job_id: str) -> tuple[Job, str]:
+        live = self._live(self._committed.jobs, job_id)
+        if live is not None:
+            return live
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
@@ -485,7 +493,7 @@ class SQLiteJobStore:
                 message=message or f"execution created for shard {stored.shard_index}{where}",
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            self._after(stored, insert_event(conn, entry))
+            self._after(stored, data, insert_event(conn, entry))
         self._executions.put(stored.id, data, stored)
         return stored
 
@@ -493,13 +501,16 @@ class SQLiteJobStore:
         """See :meth:`JobStore.get_execution`."""
         live = self._live(self._committed.executions, execution_id)
         if live is not None:
-            return live
+            return live[0]
         return self._execution(self._read(), execution_id)
 
     def _execution(self, conn: sqlite3.Connection, execution_id: str) -> Execution:
         return self._execution_row(conn, execution_id)[0]
 
     def _execution_row(self, conn: sqlite3.Connection, execution_id: str) -> tuple[Execution, str]:
+        live = self._live(self._committed.executions, execution_id)
+        if live is not None:
+            return live
         row = conn.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
         if row is None:
             raise NotFound(
@@ -571,7 +582,7 @@ class SQLiteJobStore:
                     stimulus_id=stimulus_id, details=details,
                 )  # fmt: skip
                 seq = insert_event(conn, entry)
-            self._after(updated, seq)
+            self._after(updated, data, seq)
         self._executions.put(execution_id, data, updated)
         return updated
 
