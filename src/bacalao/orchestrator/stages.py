@@ -8,6 +8,7 @@ restarted orchestrator picks up where it was.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -202,17 +203,20 @@ class Stages:
         raise BacalaoError(last, hint="add the dataset to a node (bacalao data add --node)")
 
     async def _locality(self, cids: list[str]) -> dict[str, dict[str, int]]:
+        """Every connected node's held bytes of each CID, all nodes asked at once."""
+        nodes = [n.node_id for n in self.orch.nodes.snapshot(self.orch.clock()) if n.connected]
+        msg = m.Locality(cids=cids)
+        replies = await asyncio.gather(
+            *(self._request(n, subjects.LOCALITY, msg, m.LocalityReply) for n in nodes),
+            return_exceptions=True,
+        )
         out: dict[str, dict[str, int]] = {}
-        for node in self.orch.nodes.snapshot(self.orch.clock()):
-            if not node.connected:
-                continue
-            try:
-                reply = await self._request(
-                    node.node_id, subjects.LOCALITY, m.Locality(cids=cids), m.LocalityReply
-                )
-            except BacalaoError:
-                continue
-            out[node.node_id] = {c: n for c, n in reply.held.items() if n}
+        for node_id, reply in zip(nodes, replies, strict=True):
+            if isinstance(reply, BacalaoError):
+                continue  # an unreachable node holds nothing we can use
+            if isinstance(reply, BaseException):
+                raise reply
+            out[node_id] = {c: n for c, n in reply.held.items() if n}
         return out
 
     async def _request(self, node_id: str, method: str, msg: m.Message, reply_type):  # type: ignore[no-untyped-def]
