@@ -84,7 +84,12 @@ class DataService:
 
         profile = resolve_profile(None, 1)
         roots = [(name, CID.decode(cid)) for name, cid in req.roots]
-        prefetch_tree(getter, [cid for _, cid in roots])  # the shard outputs held by peers
+        if req.kind == "union":
+            prefetch_tree(getter, [cid for _, cid in roots])  # the shard outputs held by peers
+        else:
+            # An aggregate links the datasets' roots and reads nothing below them: fetching their
+            # trees would copy data (a small file's block is its data) it promises to leave alone.
+            getattr(getter, "prefetch", lambda _cids: None)([cid for _, cid in roots])
         with self.repo.adding() as sink:
             if req.kind == "union":
                 roots = [(n, resolve(getter, c, req.subdir)) for n, c in roots]
