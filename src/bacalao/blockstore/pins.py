@@ -20,8 +20,9 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -218,7 +219,7 @@ class SqlitePinStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._locked() as conn:
             before = conn.total_changes
-            with _transaction(conn):
+            with _transaction(conn, self._busy_timeout_s):
                 yield conn
             if conn.total_changes != before:
                 # PRAGMA data_version moves only for other connections' commits.
@@ -240,9 +241,9 @@ class SqlitePinStore:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            self._set_up(conn)
+            self._retry_locked(lambda: self._set_up(conn))
         except BaseException:
             conn.close()
             raise
@@ -253,12 +254,30 @@ class SqlitePinStore:
         self._close_conn = weakref.finalize(self, conn.close)
         return conn
 
+    def _retry_locked(self, step: Callable[[], object]) -> None:
+        """Run ``step``, again while the file is locked, up to the busy timeout.
+
+        Two processes opening a new pin database at once contend for the switch to WAL and the
+        first transaction; SQLite answers some of those lock conflicts at once with "database is
+        locked" instead of waiting in its busy handler (to rule out deadlocks), so waiting is
+        done here.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                step()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
+
     def _set_up(self, conn: sqlite3.Connection) -> None:
         """Create the table, check the version, import a legacy ``pins.json`` once."""
         legacy = self.legacy_json
         if _schema_version(conn) == SCHEMA_VERSION and not (legacy and legacy.exists()):
             return  # the common case: nothing to write, so no write lock taken
-        with _transaction(conn):
+        with _transaction(conn, self._busy_timeout_s):
             version = _schema_version(conn)
             if version == 0:
                 if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
@@ -283,9 +302,21 @@ class SqlitePinStore:
 
 
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the block (or the commit) fails."""
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(conn: sqlite3.Connection, timeout_s: float = 30.0) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the block (or the commit) fails.
+
+    The BEGIN is retried while SQLite reports the file locked without waiting itself (it
+    does so for some conflicts, e.g. with a connection still switching the file to WAL).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
     try:
         yield
         conn.execute("COMMIT")
@@ -346,7 +377,7 @@ def _db_error(path: Path, e: sqlite3.DatabaseError, timeout_s: float) -> Bacalao
         return DecodeError(f"pin database {path} is corrupt: {e}", hint=_CORRUPT_HINT)
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return Unavailable(
-            f"pin database {path} stayed locked for {timeout_s:g}s: {e}",
+            f"pin database {path} is locked (waited up to {timeout_s:g}s): {e}",
             hint="another bacalao process is writing to this data dir; retry when it is done",
         )
     return Unavailable(
