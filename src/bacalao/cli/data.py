@@ -221,8 +221,14 @@ def add(
     ] = False,
     pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin the root.")] = True,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Threads hashing chunks.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Threads hashing chunks [default: a CPU each, up to 4].",
+        ),
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
     data_dir: DataDir = None,
@@ -253,6 +259,8 @@ def add(
     from bacalao.ipld.profiles import resolve_profile
 
     chosen = resolve_profile(profile, cid_version)
+    if workers is None:  # hashlib releases the GIL: each free CPU hashes chunks
+        workers = max(1, min(4, len(os.sched_getaffinity(0))))
     src = Path(path)
     from_stdin = path == "-"
     if not from_stdin and not os.path.lexists(src):
