@@ -89,7 +89,8 @@ class DataService:
         else:
             # An aggregate links the datasets' roots and reads nothing below them: fetching their
             # trees would copy data (a small file's block is its data) it promises to leave alone.
-            getattr(getter, "prefetch", lambda _cids: None)([cid for _, cid in roots])
+            # The roots themselves it keeps (they are part of what it made).
+            getter.prefetch([cid for _, cid in roots], store=True)
         with self.repo.adding() as sink:
             if req.kind == "union":
                 roots = [(n, resolve(getter, c, req.subdir)) for n, c in roots]

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from bacalao.blockstore.fs import FsBlockStore
 from bacalao.blockstore.repo import Repo
@@ -31,6 +30,11 @@ class PeerFetcher:
     #: every block returned was checked against its CID here (the store verifies local reads,
     #: fetched blocks are verified on arrival), so readers need not hash it again
     verifies_blocks = True
+
+    #: blocks fetched by :meth:`prefetch` are held in memory, up to this many bytes, for the
+    #: reader that asked (listing a dataset, merging shard outputs: directories and file roots
+    #: read once or twice, then never again); past it they are stored like any fetched block
+    PREFETCH_MEMORY = 32 << 20
 
     def __init__(
         self,
@@ -51,9 +55,11 @@ class PeerFetcher:
         self.fetched_bytes = 0
         self.fetched_blocks = 0
         self._lock = threading.Lock()
+        self._held: dict[CID, bytes] = {}  # prefetched, verified, not stored
+        self._held_bytes = 0
 
     def has(self, cid: CID) -> bool:
-        return self.repo.blocks.has(cid)
+        return cid in self._held or self.repo.blocks.has(cid)
 
     def block_slice(self, cid: CID) -> tuple[str, int, int] | None:
         """Where ``cid``'s bytes sit in a local file (its block file or its slice of an extent),
@@ -84,7 +90,10 @@ class PeerFetcher:
         except IntegrityError:
             if not self.peers:
                 raise
-            self.repo.blocks.delete(cid)  # torn by a crash (see _keep): fetch it again
+            self.repo.blocks.delete(cid)  # damaged on disk: fetch it again
+        held = self._held.get(cid)
+        if held is not None:
+            return held
         for peer in self.peers:
             data = self._ask(peer, cid)
             if data is None:
@@ -97,14 +106,17 @@ class PeerFetcher:
             hint="neither this node nor any peer holds it: add the data to a node first",
         )
 
-    def prefetch(self, cids: Sequence[CID]) -> None:
+    def prefetch(self, cids: Sequence[CID], *, store: bool = False) -> None:
         """Fetch the blocks among ``cids`` this node lacks, asking for all of them at once.
 
         A hint from a reader about to load them one by one (listing a dataset held by other
-        nodes: one round trip each, in turn, otherwise): each block is verified, kept and counted
-        as :meth:`get` does; a block no peer gives is left for ``get`` to report.
+        nodes: one round trip each, in turn, otherwise). Each block is verified and counted as
+        :meth:`get` does, and held in memory for this fetcher's reads (up to
+        :data:`PREFETCH_MEMORY`, then stored), or stored at once with ``store=True`` (blocks
+        the node keeps, like the roots an aggregate links); a block no peer gives is left for
+        ``get`` to report.
         """
-        missing = [c for c in dict.fromkeys(cids) if not self.repo.blocks.has(c)]
+        missing = [c for c in dict.fromkeys(cids) if not self.has(c)]
         if not missing or not self.peers:
             return
         try:
@@ -113,7 +125,6 @@ class PeerFetcher:
             )
         except TimeoutError:
             return
-        good = []
         for cid, data in zip(missing, found, strict=True):
             if data is None:
                 continue
@@ -121,19 +132,18 @@ class PeerFetcher:
                 cid.verify(data)
             except BacalaoError:
                 continue  # get asks again and names the bad block
-            good.append((cid, data))
-        if len(good) < 2:
-            for cid, data in good:
+            if store or self._held_bytes + len(data) > self.PREFETCH_MEMORY:
                 self._keep(cid, data)
-            return
-        # each put is durable (a later batch trusts a block in place): written side by side,
-        # their fsyncs share the filesystem's journal commits instead of waiting one by one
-        with ThreadPoolExecutor(min(8, len(good)), thread_name_prefix="bacalao-fetch") as pool:
-            for _ in pool.map(lambda block: self._keep(*block), good):
-                pass
+                continue
+            self._held[cid] = data
+            self._held_bytes += len(data)
+            self._count(data)
 
     def _keep(self, cid: CID, data: bytes) -> None:
         self.repo.blocks.put(cid, data)
+        self._count(data)
+
+    def _count(self, data: bytes) -> None:
         with self._lock:
             self.fetched_bytes += len(data)
             self.fetched_blocks += 1

@@ -61,7 +61,7 @@ def _blocks(data: bytes) -> tuple[CID, dict[CID, bytes]]:
     return import_bytes(data, PROFILES["cid-v1"].replace(chunk_size=1024), Sink()).cid, got
 
 
-def test_prefetch_asks_for_every_missing_block_at_once_and_keeps_them(tmp_path, loop) -> None:
+def test_prefetch_asks_for_every_missing_block_at_once_and_holds_them(tmp_path, loop) -> None:
     roots, held = [], {}
     for i in range(8):
         root, blocks = _blocks(bytes([i]) * 3000)
@@ -77,16 +77,34 @@ def test_prefetch_asks_for_every_missing_block_at_once_and_keeps_them(tmp_path, 
     assert bus.most_in_flight == 7  # all at once, not one round trip each
     assert {c for _, c in bus.asked} == {str(c) for c in roots[1:]}  # the local one not asked
     assert all(peer in ("a", "b") for peer, _ in bus.asked)
+    asked = len(bus.asked)
     for root in roots[1:7]:
-        assert repo.blocks.has(root)
-    assert not repo.blocks.has(tampered)  # a wrong block is never kept
+        assert fetcher.has(root) and fetcher.get(root) == held[root]
+        assert not repo.blocks.has(root)  # held for this reader, not stored
+    assert len(bus.asked) == asked  # read from what prefetch holds
+    assert not fetcher.has(tampered)  # a wrong block is never kept
     assert fetcher.fetched_blocks == 6
     assert fetcher.fetched_bytes == sum(len(held[r]) for r in roots[1:7])
-    # what prefetch left out (the leaves), get fetches and checks as before
+    fetcher.prefetch(roots)  # nothing left to ask for but the tampered one
+    assert {c for _, c in bus.asked[asked:]} == {str(tampered)}
+    # what prefetch left out (the leaves), get fetches, checks and stores as before
     from bacalao.ipld.exporter import write_tree
 
     out = write_tree(fetcher, roots[1], tmp_path / "out", name="f")
     assert out.read_bytes() == bytes([1]) * 3000
+
+
+def test_prefetch_stores_when_asked_or_when_memory_is_full(tmp_path, loop) -> None:
+    one, held = _blocks(os.urandom(3000))
+    two, more = _blocks(os.urandom(3000))
+    bus = PeerBus({"a": {**held, **more}})
+    repo = Repo.open(tmp_path / "repo")
+    fetcher = PeerFetcher(repo, bus, loop, node_id="me", peers=["a"])  # type: ignore[arg-type]
+    fetcher.prefetch([one], store=True)  # e.g. the roots an aggregate links and keeps
+    assert repo.blocks.has(one)
+    fetcher.PREFETCH_MEMORY = 0
+    fetcher.prefetch([two])
+    assert repo.blocks.has(two) and fetcher.fetched_blocks == 2
 
 
 def test_held_bytes_counts_what_is_here_and_skips_what_is_not(tmp_path) -> None:
