@@ -145,9 +145,15 @@ class Orchestrator:
                 raise InvalidInput(f"Jobs[{i}].{err.message}", hint=err.hint) from None
         with self.store.transaction():
             stored = [self.store.create_job(job, stimulus_id="submit") for job, _ in prepared]
+            if len(stored) == 1:
+                # A lone job is placed in its own submission's transaction: one commit, and no
+                # wait for the evaluation worker's turn. A batch goes to the worker, so the
+                # answer to the client does not wait for a thousand placements.
+                self._evaluate_logged(stored[0].id)
         results = []
         for job, (_, warnings) in zip(stored, prepared, strict=True):
-            self.enqueue(job.id)
+            if len(stored) > 1:
+                self.enqueue(job.id)
             results.append(SubmitResult(job.id, self.ids("ev"), warnings))
         return results
 
