@@ -25,9 +25,12 @@ SPARE_DIR = ".spare"
 class RunDirs:
     """Ready-made ``<id>/result/outputs`` trees under ``root`` (the executions directory)."""
 
-    def __init__(self, root: Path, *, keep: int = 4) -> None:
+    def __init__(self, root: Path, *, keep: int = 16) -> None:
         self.root = root
         self.keep = keep
+        # refill only below half: the spares are made in bursts between runs rather than one
+        # during every run (making one competes with the run for the disk journal and the GIL)
+        self.low = keep // 2
         self._spare_root = root / SPARE_DIR
         self._ready: list[Path] = []
         self._lock = threading.Lock()
@@ -55,9 +58,10 @@ class RunDirs:
         return outputs
 
     def refill(self) -> None:
-        """Top the spares up to ``keep`` on a background thread (one fill at a time)."""
+        """Top the spares up to ``keep`` on a background thread once fewer than ``keep / 2``
+        are left (one fill at a time)."""
         with self._lock:
-            if self._filling or len(self._ready) >= self.keep:
+            if self._filling or len(self._ready) > self.low:
                 return
             self._filling = True
             if self._pool is None:
