@@ -148,10 +148,13 @@ class JobStore(Protocol):
         ...
 
     # -- plumbing -------------------------------------------------------------------------------
-    def transaction(self) -> AbstractContextManager[None]:
+    def transaction(self, *, savepoint: bool = True) -> AbstractContextManager[None]:
         """Group writes: they commit together when the outermost block exits, or not at all.
 
-        Never ``await`` inside the block: the transaction belongs to the calling thread.
+        A nested block is a savepoint (it rolls back alone) unless ``savepoint=False``: then it
+        simply joins the enclosing transaction, for a block whose failure the enclosing one
+        rolls back anyway. Never ``await`` inside the block: the transaction belongs to the
+        calling thread.
         """
         ...
 

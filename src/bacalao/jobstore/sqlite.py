@@ -208,9 +208,9 @@ class SQLiteJobStore:
         self._committed = _Committed()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, savepoint: bool = True) -> Iterator[None]:
         """See :meth:`JobStore.transaction`."""
-        with self._db.transaction():
+        with self._db.transaction(savepoint=savepoint):
             yield
 
     def close(self) -> None:

@@ -419,7 +419,8 @@ class Orchestrator:
 
     def _apply(self, job: Job, plan: Plan, slots: list[Requirements]) -> None:
         asks: list[Execution] = []
-        with self.store.transaction():
+        # inside _evaluate_logged's savepoint (or outermost when evaluate() is called alone)
+        with self.store.transaction(savepoint=False):
             for p in plan.placements:
                 # Born asking for its bid: one write and one history entry, not two.
                 ex = Execution(
