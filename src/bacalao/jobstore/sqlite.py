@@ -89,19 +89,35 @@ def _state_wire(state: str, message: str) -> dict[str, str]:
     return {"StateType": state, "Message": message} if message else {"StateType": state}
 
 
+# Stored JSON text -> its parsed top-level dict, for the rows patched most recently: the next
+# state change of a row starts from the dict its last one produced instead of parsing it again.
+# Entries are never mutated (a patch copies the top level), so sharing them is safe.
+_WIRE: dict[str, dict[str, Any]] = {}
+_WIRE_LIMIT = 4096
+
+
+def _remember_wire(text: str, wire: dict[str, Any]) -> None:
+    if len(_WIRE) >= _WIRE_LIMIT:
+        _WIRE.clear()  # crude but safe under the GIL; refills from the next patches
+    _WIRE[text] = wire
+
+
 def _patched(text: str, changes: dict[str, Any]) -> str:
     """Stored wire JSON with some top-level keys replaced.
 
     A state change touches a few keys of a job or execution; patching its stored JSON costs a
     fraction of serialising the whole model again (the store does this several times per job).
     """
-    wire = json.loads(text)
+    base = _WIRE.get(text)
+    wire = dict(base) if base is not None else json.loads(text)
     for key, value in changes.items():
         if value is None:  # omitted, as to_wire() leaves out None and empty omitempty fields
             wire.pop(key, None)
         else:
             wire[key] = value
-    return dumps(wire)
+    out = dumps(wire)
+    _remember_wire(out, wire)
+    return out
 
 
 class _Committed:
@@ -268,7 +284,9 @@ class SQLiteJobStore:
                 "name": job.name or job.id,
             }
         )
-        spec = dumps(stored.to_wire())
+        wire_dict = stored.to_wire()
+        spec = dumps(wire_dict)
+        _remember_wire(spec, wire_dict)
         row = (
             stored.id,
             stored.namespace,
@@ -472,7 +490,9 @@ class SQLiteJobStore:
             stored = execution.model_copy(
                 update={"namespace": row[0], "revision": 1, "create_time": now, "modify_time": now}
             )
-            data = dumps(stored.to_wire())
+            wire_dict = stored.to_wire()
+            data = dumps(wire_dict)
+            _remember_wire(data, wire_dict)
             try:
                 conn.execute(
                     "INSERT INTO executions (id, job_id, shard_index, node_id, desired_state,"
