@@ -158,6 +158,12 @@ class JobStore(Protocol):
         """
         ...
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction has committed (at once outside one);
+        never if it rolls back. For effects that must follow only durable state: a message to
+        a node about an execution that a failed commit would have erased."""
+        ...
+
     def close(self) -> None:
         """Close every connection; further calls fail."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
@@ -228,6 +228,10 @@ class SQLiteJobStore:
         """See :meth:`JobStore.transaction`."""
         with self._db.transaction(savepoint=savepoint):
             yield
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """See :meth:`JobStore.on_commit`."""
+        self._db.on_commit(callback)
 
     def close(self) -> None:
         """See :meth:`JobStore.close`."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from bacalao.errors import BacalaoError, Conflict, InvalidInput
 from bacalao.executors.registry import ExecutorRegistry
@@ -330,25 +332,17 @@ class Orchestrator:
         if event is not None:
             event.set()
 
-    #: evaluations that share one commit at most
-    EVALUATION_BATCH = 256
-
     async def _work(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.EVALUATION_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            # Jobs queued together are evaluated in one transaction: one commit for all their
-            # placements (each evaluation is still its own savepoint). Nothing awaits in between,
-            # so what an evaluation spawns (bids, cancels, wake-ups) runs after the commit.
-            with self.store.transaction():
-                for job_id in batch:
-                    if job_id not in self._queued:
-                        continue  # evaluated meanwhile (see _apply_update)
-                    self._queued.discard(job_id)
-                    self._evaluate_logged(job_id)
+            job_id = await self._queue.get()
+            if job_id not in self._queued:
+                continue  # evaluated meanwhile (see _apply_update)
+            self._queued.discard(job_id)
+            self._evaluate_logged(job_id)
 
     def _evaluate_logged(self, job_id: str) -> None:
+        """Evaluate in a transaction (a savepoint inside the caller's); a failure, the commit's
+        included, is logged and the job evaluated again a second later."""
         try:
             with self.store.transaction():
                 self.evaluate(job_id)
@@ -451,9 +445,9 @@ class Orchestrator:
                 ask_job, inputs, peers = self.stages.ask_for(job, ex.shard_index)
             else:
                 ask_job, inputs, peers = job, None, []
-            self.spawn(self._ask_for_bid(ask_job, ex, inputs, peers))
+            self.spawn_after_commit(partial(self._ask_for_bid, ask_job, ex, inputs, peers))
         for eid, reason in plan.stops:
-            self.spawn(self._cancel(eid, reason))
+            self.spawn_after_commit(partial(self._cancel, eid, reason))
         if plan.reevaluate_after_s:
             self.enqueue(job.id, delay=plan.reevaluate_after_s)
         self.touch(job.id)
@@ -462,6 +456,11 @@ class Orchestrator:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def spawn_after_commit(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start ``make()`` once the current transaction has committed, never if it rolls
+        back: a node is only told about executions the store holds."""
+        self.store.on_commit(lambda: self.spawn(make()))
 
     # -- talking to compute nodes ----------------------------------------------------------------
     async def _ask_for_bid(
