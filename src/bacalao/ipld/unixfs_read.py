@@ -96,7 +96,7 @@ def file_chunks(getter: BlockGetter, root: Node) -> Iterator[bytes]:
 
     A declared ``filesize`` that the blocks do not add up to raises :class:`IntegrityError`.
     """
-    for part in file_parts(getter, root):
+    for part in file_parts(getter, root, slices=False):
         assert isinstance(part, bytes)
         yield part
 
@@ -105,7 +105,9 @@ def file_chunks(getter: BlockGetter, root: Node) -> Iterator[bytes]:
 FileSlice = tuple[str, int, int]
 
 
-def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
+def file_parts(
+    getter: BlockGetter, root: Node, *, slices: bool = True
+) -> Iterator[bytes | FileSlice]:
     """A file's bytes in order, as chunks or — for leaves the getter has in local files (its
     optional ``block_slice(cid) -> (path, offset, length) | None``, or ``block_file(cid) ->
     path | None`` for whole block files) — as slices of those files, so a caller can copy them
@@ -113,7 +115,8 @@ def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
 
     A getter that offers either vouches for those files (they were verified when stored); every
     other block is loaded and verified as usual. A declared ``filesize`` that the parts do not
-    add up to raises :class:`IntegrityError`.
+    add up to raises :class:`IntegrityError`. ``slices=False`` loads every block through the
+    getter (verified), whatever it offers: bytes only.
     """
     if root.kind == "raw":
         yield root.block
@@ -123,6 +126,8 @@ def file_parts(getter: BlockGetter, root: Node) -> Iterator[bytes | FileSlice]:
     assert root.fs is not None
     expected = root.fs.filesize
     local = getattr(getter, "block_slice", None) or getattr(getter, "block_file", None)
+    if not slices:
+        local = None
     total = 0
     stack: list[Node | CID] = [root]
     while stack:

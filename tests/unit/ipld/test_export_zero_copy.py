@@ -110,3 +110,16 @@ def test_link_replaces_what_is_in_the_way_and_falls_back_across_filesystems(
     monkeypatch.setattr(os, "link", exdev)
     out = write_tree(getter, node.cid, tmp_path / "b", name="f", link=True)
     assert out.read_bytes() == data and out.stat().st_ino != whole.stat().st_ino
+
+
+def test_cat_reads_verified_bytes_from_a_getter_that_offers_files(tmp_path) -> None:
+    """``cat`` streams bytes even when the getter offers local files: it never hands out
+    slices, and it loads (and so verifies) every block through the getter."""
+    from bacalao.ipld.exporter import cat
+
+    store = FsBlockStore(tmp_path / "blocks")
+    data = os.urandom(3 * 262144 + 99)
+    root = import_bytes(data, PROFILES["kubo-v0"], store).cid
+    getter = LocalFiles(store)
+    assert b"".join(cat(getter, root)) == data
+    assert getter.sliced == 0
