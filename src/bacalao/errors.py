@@ -55,6 +55,10 @@ class InvalidInput(BacalaoError):
     code = "invalid_input"
     http_status = 400
 
+    def prefixed(self, prefix: str) -> InvalidInput:
+        """The same error with ``prefix`` (a field path, a flag) in front of its message."""
+        return InvalidInput(prefix + self.message, hint=self.hint)
+
 
 class NotFound(BacalaoError):
     """A job, node, execution or block that does not exist (here)."""

@@ -131,18 +131,19 @@ async def put_job(request: Request, orch: Orch) -> JSONResponse:
 MAX_BATCH = 1000
 
 
-def _batch_body(data: Any) -> list[Any]:
-    jobs = _key(data, "Jobs") if isinstance(data, dict) else None
-    if not isinstance(jobs, list) or not jobs:
+def _batch_list(
+    data: Any, key: str, *, what: str, example: str, too_many: str, split: str
+) -> list[Any]:
+    """The non-empty list at ``key`` of a batch request's body (at most :data:`MAX_BATCH`)."""
+    items = _key(data, key) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
         raise InvalidInput(
-            "the body must be a JSON object with a non-empty Jobs list",
-            hint='send {"Jobs": [{"Type": "batch", …}, …]}',
+            f"the body must be a JSON object with a non-empty {key} list{what}",
+            hint=f"send {example}",
         )
-    if len(jobs) > MAX_BATCH:
-        raise InvalidInput(
-            f"{len(jobs)} jobs in one batch; at most {MAX_BATCH}", hint="split the batch"
-        )
-    return jobs
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"{len(items)} {too_many}; at most {MAX_BATCH}", hint=split)
+    return items
 
 
 def _parse_each(raws: list[Any]) -> list[Job]:
@@ -151,7 +152,7 @@ def _parse_each(raws: list[Any]) -> list[Job]:
         try:
             jobs.append(parse_job(raw))
         except InvalidInput as err:
-            raise InvalidInput(f"Jobs[{i}].{err.message}", hint=err.hint) from None
+            raise err.prefixed(f"Jobs[{i}].") from None
     return jobs
 
 
@@ -162,7 +163,11 @@ async def put_jobs(request: Request, orch: Orch) -> JSONResponse:
     all; a malformed job is a 400 naming its index (``Jobs[3].Tasks[0]…``). Answers
     ``{"Jobs": [{JobID, EvaluationID, Warnings}, …]}`` in the order given. One round trip and
     one commit for many small jobs, as Dask's ``client.map`` does it."""
-    raws = _batch_body(await _json_body(request))
+    raws = _batch_list(
+        await _json_body(request), "Jobs", what="",
+        example='{"Jobs": [{"Type": "batch", …}, …]}', too_many="jobs in one batch",
+        split="split the batch",
+    )  # fmt: skip
     results = await orch.submit_jobs(_parse_each(raws))
     return JSONResponse(
         {
@@ -180,14 +185,16 @@ async def wait_jobs(request: Request, orch: Orch) -> JSONResponse:
     terminal, or at the timeout (default 30, at most 60): ``{"Jobs": [{ID, State}], "Done"}``
     where ``Done`` says whether all ended. Wait again with the ones still running."""
     data = await _json_body(request)
-    ids = _key(data, "JobIDs") if isinstance(data, dict) else None
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+    example = '{"JobIDs": ["j-…", …], "Timeout": 30}'
+    ids = _batch_list(
+        data, "JobIDs", what=" of strings", example=example, too_many="job IDs",
+        split="wait in parts",
+    )  # fmt: skip
+    if not all(isinstance(i, str) for i in ids):
         raise InvalidInput(
             "the body must be a JSON object with a non-empty JobIDs list of strings",
-            hint='send {"JobIDs": ["j-…", …], "Timeout": 30}',
+            hint=f"send {example}",
         )
-    if len(ids) > MAX_BATCH:
-        raise InvalidInput(f"{len(ids)} job IDs; at most {MAX_BATCH}", hint="wait in parts")
     raw_timeout = _key(data, "Timeout")
     seconds = parse_float("" if raw_timeout is None else str(raw_timeout), "Timeout", 30.0,
                           maximum=MAX_WAIT_S)  # fmt: skip

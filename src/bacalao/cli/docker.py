@@ -161,7 +161,7 @@ def flag_error(err: InvalidInput, flags: dict[str, str] = FLAGS) -> InvalidInput
     """``err`` from the models, reworded to name the command-line flag that set the field."""
     for path, flag in flags.items():
         if err.message.startswith(path):
-            return InvalidInput(f"{flag}: {err.message}", hint=err.hint)
+            return err.prefixed(f"{flag}: ")
     return err
 
 

@@ -144,7 +144,7 @@ class Orchestrator:
             except InvalidInput as err:
                 if len(jobs) == 1:
                     raise
-                raise InvalidInput(f"Jobs[{i}].{err.message}", hint=err.hint) from None
+                raise err.prefixed(f"Jobs[{i}].") from None
         with self.store.transaction():
             stored = [self.store.create_job(job, stimulus_id="submit") for job, _ in prepared]
             if len(stored) == 1:
@@ -179,7 +179,7 @@ class Orchestrator:
             self.validators.validate(engine_type, params)
         except InvalidInput as err:
             field = "Params" if self.validators.has(engine_type) else "Type"
-            raise InvalidInput(f"Tasks[0].Engine.{field}: {err.message}", hint=err.hint) from None
+            raise err.prefixed(f"Tasks[0].Engine.{field}: ") from None
 
     async def wait_all(self, job_ids: list[str], *, timeout: float) -> list[Job]:
         """Wait until every job is terminal, or the timeout; the jobs as they are then."""
@@ -334,11 +334,14 @@ class Orchestrator:
 
     async def _work(self) -> None:
         while True:
-            job_id = await self._queue.get()
-            if job_id not in self._queued:
-                continue  # evaluated meanwhile (see _apply_update)
-            self._queued.discard(job_id)
-            self._evaluate_logged(job_id)
+            self._evaluate_queued(await self._queue.get())
+
+    def _evaluate_queued(self, job_id: str) -> None:
+        """Evaluate a queued job now and take it off the queue (the worker then skips it)."""
+        if job_id not in self._queued:
+            return  # evaluated meanwhile
+        self._queued.discard(job_id)
+        self._evaluate_logged(job_id)
 
     def _evaluate_logged(self, job_id: str) -> None:
         """Evaluate in a transaction (a savepoint inside the caller's); a failure, the commit's
@@ -552,11 +555,9 @@ class Orchestrator:
             fields["published_result"] = PublishedResult(Type="ipfs", Params={"CID": u.result_cid})
         message = u.message or {ES.COMPLETED: "completed", ES.CANCELLED: "cancelled"}.get(new, "")
         self._finish(ex, new, message, u.retryable, **fields)
-        if ex.job_id in self._queued:
-            # Reconcile the job now, in this update's transaction, rather than one loop turn
-            # and one commit later: the end of an execution is most often the end of its job.
-            self._queued.discard(ex.job_id)
-            self._evaluate_logged(ex.job_id)
+        # Reconcile the job (_finish queued it) now, in this update's transaction, rather than
+        # one loop turn and one commit later: the end of an execution is most often its job's.
+        self._evaluate_queued(ex.job_id)
 
     async def _on_register(self, env: Envelope) -> Envelope:
         msg = m.RegisterNode.from_envelope(env)
