@@ -8,15 +8,12 @@ that queries filter on.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
-
-from pydantic import TypeAdapter
+from typing import Any, TypeVar
 
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Database
@@ -31,8 +28,16 @@ from bacalao.jobstore._history import (
     read_events,
     topic_for,
 )
+from bacalao.jobstore._rows import (
+    Committed,
+    Parsed,
+    patched,
+    remember_wire,
+    state_wire,
+    validated,
+    wire_of,
+)
 from bacalao.jobstore.base import Clock, ExecutionStates, JobStates, iter_states
-from bacalao.models._wire import WireModel, _is_empty
 from bacalao.models.event import JobHistory, Topic
 from bacalao.models.execution import ComputeState, DesiredState, Execution
 from bacalao.models.job import JOB_ID_PREFIX, Job, JobState
@@ -54,139 +59,6 @@ M = TypeVar("M", Job, Execution)
 
 def _marks(values: tuple[Any, ...]) -> str:
     return ",".join("?" * len(values))
-
-
-class _Parsed(Generic[M]):
-    """Parsed models by ID, each with the JSON text it was parsed from (or written as).
-
-    A read still fetches the row, and uses the cached model only when the stored text is the very
-    text cached: a stale entry, or one written by a transaction that rolled back, just misses.
-    This spares the orchestrator a full pydantic validation of the same job on every evaluation.
-    Callers treat models as immutable (they ``model_copy``), so sharing one instance is safe.
-    """
-
-    def __init__(self, model: type[M], limit: int = 8192) -> None:
-        self._model = model
-        self._limit = limit
-        self._items: dict[str, tuple[str, M]] = {}
-
-    def parse(self, key: str, text: str) -> M:
-        hit = self._items.get(key)
-        if hit is not None and hit[0] == text:
-            return hit[1]
-        value = self._model.model_validate_json(text)
-        self.put(key, text, value)
-        return value
-
-    def put(self, key: str, text: str, value: M) -> None:
-        if len(self._items) >= self._limit:
-            self._items.clear()  # crude but thread-safe under the GIL; refills from reads
-        self._items[key] = (text, value)
-
-
-def _state_wire(state: str, message: str) -> dict[str, str]:
-    """``{StateType, Message}`` as the state models write it (``Message`` omitted when empty)."""
-    return {"StateType": state, "Message": message} if message else {"StateType": state}
-
-
-# Stored JSON text -> its parsed top-level dict, for the rows patched most recently: the next
-# state change of a row starts from the dict its last one produced instead of parsing it again.
-# Entries are never mutated (a patch copies the top level), so sharing them is safe.
-_WIRE: dict[str, dict[str, Any]] = {}
-_WIRE_LIMIT = 4096
-
-
-def _remember_wire(text: str, wire: dict[str, Any]) -> None:
-    if len(_WIRE) >= _WIRE_LIMIT:
-        _WIRE.clear()  # crude but safe under the GIL; refills from the next patches
-    _WIRE[text] = wire
-
-
-def _patched(text: str, changes: dict[str, Any]) -> str:
-    """Stored wire JSON with some top-level keys replaced.
-
-    A state change touches a few keys of a job or execution; patching its stored JSON costs a
-    fraction of serialising the whole model again (the store does this several times per job).
-    """
-    base = _WIRE.get(text)
-    wire = dict(base) if base is not None else json.loads(text)
-    for key, value in changes.items():
-        if value is None:  # omitted, as to_wire() leaves out None and empty omitempty fields
-            wire.pop(key, None)
-        else:
-            wire[key] = value
-    out = dumps(wire)
-    _remember_wire(out, wire)
-    return out
-
-
-class _Committed:
-    """The newest committed job, execution and history ``seq`` by ID, as this process wrote them.
-
-    Filled only by commit callbacks, so it never holds a write that rolled back; bounded like
-    :class:`_Parsed` (a miss just reads the file).
-    """
-
-    def __init__(self, limit: int = 16384) -> None:
-        self._limit = limit
-        self.jobs: dict[str, tuple[Job, str]] = {}  # ID -> (model, its stored JSON)
-        self.executions: dict[str, tuple[Execution, str]] = {}
-        self.seqs: dict[str, int] = {}
-
-    def job(self, job: Job, text: str) -> None:
-        self._put(self.jobs, job.id, (job, text))
-
-    def execution(self, execution: Execution, text: str) -> None:
-        self._put(self.executions, execution.id, (execution, text))
-
-    def seq(self, job_id: str, seq: int) -> None:
-        if seq > self.seqs.get(job_id, 0):
-            self._put(self.seqs, job_id, seq)
-
-    def _put(self, items: dict[str, Any], key: str, value: Any) -> None:
-        if len(items) >= self._limit and key not in items:
-            items.clear()
-        items[key] = value
-
-
-_ADAPTERS: dict[tuple[type, str], TypeAdapter[Any]] = {}
-
-
-def _validated(cls: type[WireModel], fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` validated as the model's field types (constraints included), one by one.
-
-    Cheaper than validating the whole model again for the few fields a state change sets; the
-    models that use this have no field or model validators of their own on those fields.
-    """
-    out = {}
-    for name, value in fields.items():
-        adapter = _ADAPTERS.get((cls, name))
-        if adapter is None:
-            info = cls.model_fields[name]
-            annotation = (
-                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-            )
-            adapter = _ADAPTERS[(cls, name)] = TypeAdapter(annotation)
-        out[name] = adapter.validate_python(value)
-    return out
-
-
-def _wire_of(model: WireModel, names: Iterable[str]) -> dict[str, Any]:
-    """The top-level wire entries of some fields, as ``model.to_wire()`` would write them.
-
-    ``omitempty`` fields that are empty, and None values, are written as absent (``None`` here
-    makes :func:`_patched` drop the key).
-    """
-    cls = type(model)
-    names = set(names)
-    dumped = model.model_dump(mode="json", by_alias=True, include=names)
-    out: dict[str, Any] = {}
-    for name in names:
-        key = cls.model_fields[name].alias or name
-        value = getattr(model, name)
-        empty = value is None or (name in cls._omit_empty and _is_empty(value))
-        out[key] = None if empty else dumped[key]
-    return out
 
 
 def _expect(current: Any, expected: set[Any], what: str) -> None:
@@ -218,10 +90,10 @@ class SQLiteJobStore:
         self._db = Database(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
         self.path = self._db.path
         self._clock = clock
-        self._jobs = _Parsed(Job)
-        self._executions = _Parsed(Execution)
+        self._jobs = Parsed(Job)
+        self._executions = Parsed(Execution)
         self._exclusive = exclusive
-        self._committed = _Committed()
+        self._committed = Committed()
 
     @contextmanager
     def transaction(self, *, savepoint: bool = True) -> Iterator[None]:
@@ -248,16 +120,8 @@ class SQLiteJobStore:
         commits; until then reads of it in this transaction go to the file."""
         if not self._exclusive:
             return
-        committed = self._committed
         self._db.mark_dirty(model.id)
-        if isinstance(model, Job):
-            job_id = model.id
-            self._db.on_commit(lambda: (committed.job(model, text), committed.seq(job_id, seq)))
-        else:
-            job_id = model.job_id
-            self._db.on_commit(
-                lambda: (committed.execution(model, text), committed.seq(job_id, seq))
-            )
+        self._db.on_commit(lambda: self._committed.put(model, text, seq))
 
     def _live(self, items: dict[str, tuple[M, str]], key: str) -> tuple[M, str] | None:
         """The committed model (and its stored JSON) by exact ID, when this store may answer
@@ -290,7 +154,7 @@ class SQLiteJobStore:
         )
         wire_dict = stored.to_wire()
         spec = dumps(wire_dict)
-        _remember_wire(spec, wire_dict)
+        remember_wire(spec, wire_dict)
         row = (
             stored.id,
             stored.namespace,
@@ -433,11 +297,11 @@ class SQLiteJobStore:
                 }
             )
             changes = {
-                "State": _state_wire(new_state.value, message),
+                "State": state_wire(new_state.value, message),
                 "Revision": updated.revision,
                 "ModifyTime": now,
             }
-            spec = _patched(text, changes)
+            spec = patched(text, changes)
             conn.execute(
                 "UPDATE jobs SET state = ?, revision = ?, modify_time = ?, spec = ? WHERE id = ?",
                 (new_state.value, updated.revision, now, spec, job_id),
@@ -496,7 +360,7 @@ class SQLiteJobStore:
             )
             wire_dict = stored.to_wire()
             data = dumps(wire_dict)
-            _remember_wire(data, wire_dict)
+            remember_wire(data, wire_dict)
             try:
                 conn.execute(
                     "INSERT INTO executions (id, job_id, shard_index, node_id, desired_state,"
@@ -570,25 +434,25 @@ class SQLiteJobStore:
             # Only caller-given fields need validating; the states are typed already.
             base = current
             if fields:
-                base = current.model_copy(update=_validated(Execution, fields))
-                wire.update(_wire_of(base, fields))
+                base = current.model_copy(update=validated(Execution, fields))
+                wire.update(wire_of(base, fields))
             change = None
             if new_state is not None:
                 new_state = ExecutionStateType(new_state)
                 check_transition(state, new_state, what=what)
                 changes["compute_state"] = ComputeState(state_type=new_state, message=message)
-                wire["ComputeState"] = _state_wire(new_state.value, message)
+                wire["ComputeState"] = state_wire(new_state.value, message)
                 change = (state.value, new_state.value)
             desired_changed = False
             if desired_state is not None and desired_state != current.desired_state.state_type:
                 desired_state = DesiredStateType(desired_state)
                 check_transition(current.desired_state.state_type, desired_state, what=what)
                 changes["desired_state"] = DesiredState(state_type=desired_state, message=message)
-                wire["DesiredState"] = _state_wire(desired_state.value, message)
+                wire["DesiredState"] = state_wire(desired_state.value, message)
                 desired_changed = True
             updated = base.model_copy(update=changes)
             seq = 0
-            data = _patched(text, wire)
+            data = patched(text, wire)
             conn.execute(
                 "UPDATE executions SET node_id = ?, shard_index = ?, desired_state = ?,"
                 " compute_state = ?, revision = ?, modify_time = ?, data = ? WHERE id = ?",

@@ -1,0 +1,166 @@
+"""What the SQLite store keeps of its rows in memory, and how a state change patches a row.
+
+* :class:`Parsed`: models by ID with the JSON text they were parsed from (a read re-checks the
+  text, so a stale entry only misses).
+* :class:`Committed`: the newest *committed* model and text by ID, filled by commit callbacks
+  (the exclusive store's view; see :class:`~bacalao.jobstore.sqlite.SQLiteJobStore`).
+* :func:`patched`: a row's stored JSON with a few top-level keys replaced, which costs a fraction
+  of serialising the whole model again; :func:`state_wire`, :func:`wire_of` and
+  :func:`validated` give the replaced keys their values exactly as the models would.
+
+Every cache here is bounded the same crude way (:func:`bounded_put`): a full one is emptied, and
+what it no longer holds is read from the file again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from bacalao.jobstore._history import dumps
+from bacalao.models._wire import WireModel, _is_empty
+from bacalao.models.execution import Execution
+from bacalao.models.job import Job
+
+M = TypeVar("M", Job, Execution)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def bounded_put(items: dict[K, V], key: K, value: V, limit: int) -> None:
+    """``items[key] = value``, emptying ``items`` first when it is full of other keys (safe
+    under the GIL without a lock; the callers' misses just read the file again)."""
+    if len(items) >= limit and key not in items:
+        items.clear()
+    items[key] = value
+
+
+class Parsed(Generic[M]):
+    """Parsed models by ID, each with the JSON text it was parsed from (or written as).
+
+    A read still fetches the row, and uses the cached model only when the stored text is the very
+    text cached: a stale entry, or one written by a transaction that rolled back, just misses.
+    This spares the orchestrator a full pydantic validation of the same job on every evaluation.
+    Callers treat models as immutable (they ``model_copy``), so sharing one instance is safe.
+    """
+
+    def __init__(self, model: type[M], limit: int = 8192) -> None:
+        self._model = model
+        self._limit = limit
+        self._items: dict[str, tuple[str, M]] = {}
+
+    def parse(self, key: str, text: str) -> M:
+        hit = self._items.get(key)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        value = self._model.model_validate_json(text)
+        self.put(key, text, value)
+        return value
+
+    def put(self, key: str, text: str, value: M) -> None:
+        bounded_put(self._items, key, (text, value), self._limit)
+
+
+class Committed:
+    """The newest committed job, execution and history ``seq`` by ID, as this process wrote them.
+
+    Filled only by commit callbacks, so it never holds a write that rolled back.
+    """
+
+    def __init__(self, limit: int = 16384) -> None:
+        self._limit = limit
+        self.jobs: dict[str, tuple[Job, str]] = {}  # ID -> (model, its stored JSON)
+        self.executions: dict[str, tuple[Execution, str]] = {}
+        self.seqs: dict[str, int] = {}
+
+    def put(self, model: Job | Execution, text: str, seq: int) -> None:
+        """Remember ``model`` as stored and ``seq`` as its job's newest (if newer)."""
+        if isinstance(model, Job):
+            bounded_put(self.jobs, model.id, (model, text), self._limit)
+            job_id = model.id
+        else:
+            bounded_put(self.executions, model.id, (model, text), self._limit)
+            job_id = model.job_id
+        self.seq(job_id, seq)
+
+    def seq(self, job_id: str, seq: int) -> None:
+        if seq > self.seqs.get(job_id, 0):
+            bounded_put(self.seqs, job_id, seq, self._limit)
+
+
+def state_wire(state: str, message: str) -> dict[str, str]:
+    """``{StateType, Message}`` as the state models write it (``Message`` omitted when empty)."""
+    return {"StateType": state, "Message": message} if message else {"StateType": state}
+
+
+# Stored JSON text -> its parsed top-level dict, for the rows written most recently: the next
+# state change of a row starts from the dict its last write produced instead of parsing it again.
+# Entries are never mutated (a patch copies the top level), so sharing them is safe.
+_WIRE: dict[str, dict[str, Any]] = {}
+_WIRE_LIMIT = 4096
+
+
+def remember_wire(text: str, wire: dict[str, Any]) -> None:
+    """Note that ``text`` is the JSON of ``wire`` (which nobody mutates afterwards)."""
+    bounded_put(_WIRE, text, wire, _WIRE_LIMIT)
+
+
+def patched(text: str, changes: dict[str, Any]) -> str:
+    """Stored wire JSON with some top-level keys replaced (a ``None`` value removes the key).
+
+    A state change touches a few keys of a job or execution; patching its stored JSON costs a
+    fraction of serialising the whole model again (the store does this several times per job).
+    """
+    base = _WIRE.get(text)
+    wire = dict(base) if base is not None else json.loads(text)
+    for key, value in changes.items():
+        if value is None:  # omitted, as to_wire() leaves out None and empty omitempty fields
+            wire.pop(key, None)
+        else:
+            wire[key] = value
+    out = dumps(wire)
+    remember_wire(out, wire)
+    return out
+
+
+_ADAPTERS: dict[tuple[type, str], TypeAdapter[Any]] = {}
+
+
+def validated(cls: type[WireModel], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` validated as the model's field types (constraints included), one by one.
+
+    Cheaper than validating the whole model again for the few fields a state change sets; the
+    models that use this have no field or model validators of their own on those fields.
+    """
+    out = {}
+    for name, value in fields.items():
+        adapter = _ADAPTERS.get((cls, name))
+        if adapter is None:
+            info = cls.model_fields[name]
+            annotation = (
+                Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            )
+            adapter = _ADAPTERS[(cls, name)] = TypeAdapter(annotation)
+        out[name] = adapter.validate_python(value)
+    return out
+
+
+def wire_of(model: WireModel, names: Iterable[str]) -> dict[str, Any]:
+    """The top-level wire entries of some fields, as ``model.to_wire()`` would write them.
+
+    ``omitempty`` fields that are empty, and None values, are written as absent (``None`` here
+    makes :func:`patched` drop the key).
+    """
+    cls = type(model)
+    names = set(names)
+    dumped = model.model_dump(mode="json", by_alias=True, include=names)
+    out: dict[str, Any] = {}
+    for name in names:
+        key = cls.model_fields[name].alias or name
+        value = getattr(model, name)
+        empty = value is None or (name in cls._omit_empty and _is_empty(value))
+        out[key] = None if empty else dumped[key]
+    return out
