@@ -241,9 +241,10 @@ class SqlitePinStore:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            timeout = self._busy_timeout_s
+            _while_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"), timeout)
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            self._retry_locked(lambda: self._set_up(conn))
+            _while_locked(lambda: self._set_up(conn), timeout)
         except BaseException:
             conn.close()
             raise
@@ -253,24 +254,6 @@ class SqlitePinStore:
         self._conn, self._pid, self._rows_version = conn, os.getpid(), -1
         self._close_conn = weakref.finalize(self, conn.close)
         return conn
-
-    def _retry_locked(self, step: Callable[[], object]) -> None:
-        """Run ``step``, again while the file is locked, up to the busy timeout.
-
-        Two processes opening a new pin database at once contend for the switch to WAL and the
-        first transaction; SQLite answers some of those lock conflicts at once with "database is
-        locked" instead of waiting in its busy handler (to rule out deadlocks), so waiting is
-        done here.
-        """
-        deadline = time.monotonic() + self._busy_timeout_s
-        while True:
-            try:
-                step()
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(0.005)
 
     def _set_up(self, conn: sqlite3.Connection) -> None:
         """Create the table, check the version, import a legacy ``pins.json`` once."""
@@ -308,15 +291,7 @@ def _transaction(conn: sqlite3.Connection, timeout_s: float = 30.0) -> Iterator[
     The BEGIN is retried while SQLite reports the file locked without waiting itself (it
     does so for some conflicts, e.g. with a connection still switching the file to WAL).
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            break
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() >= deadline:
-                raise
-        time.sleep(0.005)
+    _while_locked(lambda: conn.execute("BEGIN IMMEDIATE"), timeout_s)
     try:
         yield
         conn.execute("COMMIT")
@@ -325,6 +300,25 @@ def _transaction(conn: sqlite3.Connection, timeout_s: float = 30.0) -> Iterator[
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
         raise
+
+
+def _while_locked(step: Callable[[], object], timeout_s: float) -> None:
+    """Run ``step``, again while the file is locked, for up to ``timeout_s``.
+
+    Two processes opening a new pin database at once contend for the switch to WAL and the
+    first transaction; SQLite answers some of those lock conflicts at once with "database is
+    locked" instead of waiting in its busy handler (to rule out deadlocks), so waiting is done
+    here.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
