@@ -29,6 +29,7 @@ from bacalao.models.job_state import DesiredStateType, ExecutionStateType, JobSt
 from bacalao.models.node import NodeInfo
 from bacalao.models.publisher import PublishedResult
 from bacalao.orchestrator import logs as logstream
+from bacalao.orchestrator.commits import GroupCommit
 from bacalao.orchestrator.nodes import NodeRegistry
 from bacalao.orchestrator.scheduler import Plan, Snapshot, schedule
 from bacalao.orchestrator.selection import Requirements
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 ES = ExecutionStateType
 Clock = Callable[[], int]
 IdSource = Callable[[str], str]
+#: Jobs the evaluation worker takes off its queue for one group commit at most.
+EVALUATIONS_PER_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Orchestrator:
         self.validators = validators
         self.nodes = NodeRegistry(heartbeat_timeout_s=heartbeat_timeout_s)
         self.stages = Stages(self)
+        self.commits = GroupCommit(store)
         self.bid_timeout_s = bid_timeout_s
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -145,13 +149,17 @@ class Orchestrator:
                 if len(jobs) == 1:
                     raise
                 raise err.prefixed(f"Jobs[{i}].") from None
-        with self.store.transaction():
+
+        def store() -> list[Job]:
             stored = [self.store.create_job(job, stimulus_id="submit") for job, _ in prepared]
             if len(stored) == 1:
-                # A lone job is placed in its own submission's transaction: one commit, and no
-                # wait for the evaluation worker's turn. A batch goes to the worker, so the
-                # answer to the client does not wait for a thousand placements.
+                # A lone job is placed in its own submission's transaction: no wait for the
+                # evaluation worker's turn. A batch goes to the worker, so the answer to the
+                # client does not wait for a thousand placements.
                 self._evaluate_logged(stored[0].id)
+            return stored
+
+        stored = await self.commits.run(store)
         results = []
         for job, (_, warnings) in zip(stored, prepared, strict=True):
             if len(stored) > 1:
@@ -334,7 +342,19 @@ class Orchestrator:
 
     async def _work(self) -> None:
         while True:
-            self._evaluate_queued(await self._queue.get())
+            batch = [await self._queue.get()]
+            while len(batch) < EVALUATIONS_PER_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self.commits.run(partial(self._evaluate_all, batch))
+            except Exception:
+                log.exception("committing %d evaluations failed", len(batch))
+                for job_id in batch:
+                    self.enqueue(job_id, delay=1.0)
+
+    def _evaluate_all(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self._evaluate_queued(job_id)
 
     def _evaluate_queued(self, job_id: str) -> None:
         """Evaluate a queued job now and take it off the queue (the worker then skips it)."""
@@ -485,6 +505,9 @@ class Orchestrator:
             reply = m.BidReply.from_envelope(env)
         except BacalaoError as e:
             reply = m.BidReply(accepted=False, reason=f"node unreachable: {e.message}")
+        await self.commits.run(partial(self._record_bid, ex, reply))
+
+    def _record_bid(self, ex: Execution, reply: m.BidReply) -> None:
         current = self.store.get_execution(ex.id)
         if current.state is not ES.ASK_FOR_BID:
             return  # the node's own updates overtook the reply, or it was cancelled meanwhile
@@ -494,7 +517,7 @@ class Orchestrator:
             )
         else:
             self._finish(current, ES.FAILED, f"{ex.node_id} declined: {reply.reason}", True)
-        self.touch(job.id)
+        self.touch(ex.job_id)
 
     async def _cancel(self, execution_id: str, reason: str) -> None:
         ex = self.store.get_execution(execution_id)
@@ -523,8 +546,7 @@ class Orchestrator:
     async def _on_update(self, env: Envelope) -> None:
         u = m.ExecutionUpdate.from_envelope(env)
         self.nodes.heard_from(u.node_id, self.clock())
-        with self.store.transaction():  # the update's steps commit together
-            self._apply_update(u)
+        await self.commits.run(partial(self._apply_update, u))  # its steps commit together
 
     def _apply_update(self, u: m.ExecutionUpdate) -> None:
         try:
