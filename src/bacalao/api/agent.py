@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from bacalao.api.deps import OrchestratorAPI, orchestrator
+from bacalao.api.responses import JSONResponse
 from bacalao.api.schemas import AliveResponse, VersionResponse
 from bacalao.api.wire import node_state, requester_state, version_info
 from bacalao.errors import NotFound

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
+from bacalao.api.responses import JSONResponse
 from bacalao.api.schemas import errors
 from bacalao.errors import InvalidInput, NotFound, Unavailable
 

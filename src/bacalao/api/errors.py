@@ -13,9 +13,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bacalao.api.responses import JSONResponse
 from bacalao.errors import BacalaoError, InvalidInput
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,11 @@ accepts a unique short prefix (the orchestrator resolves it).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
+from bacalao import jsonfast
 from bacalao.api import logs as logstream
 from bacalao.api.deps import OrchestratorAPI, orchestrator
 from bacalao.api.params import (
@@ -26,6 +25,7 @@ from bacalao.api.params import (
     parse_int,
     parse_labels,
 )
+from bacalao.api.responses import JSONResponse
 from bacalao.api.schemas import (
     GetJobResponse,
     ListResponse,
@@ -79,7 +79,7 @@ async def _json_body(request: Request) -> Any:
     if not body.strip():
         return None
     try:
-        return json.loads(body)
+        return jsonfast.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             f"request body is not valid JSON: {exc}", hint="send a JSON object"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from bacalao.api.deps import OrchestratorAPI, orchestrator
 from bacalao.api.params import parse_bool, parse_choice, parse_int, parse_labels
+from bacalao.api.responses import JSONResponse
 from bacalao.api.schemas import GetNodeResponse, ListNodesResponse, errors
 from bacalao.api.wire import node_state
 

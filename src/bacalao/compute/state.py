@@ -300,7 +300,11 @@ class ComputeState:
             started.add(eid)
             out.append(StartRun(eid, ex.gpus))
         if started:
-            self.queue = [i for i in self.queue if i not in started]
+            k = len(started)
+            if all(i in started for i in self.queue[:k]):
+                del self.queue[:k]  # the usual case, the head of the queue: no rebuild
+            else:
+                self.queue = [i for i in self.queue if i not in started]
         return out
 
     def _cancel(self, ex: LocalExecution, reason: str) -> list[Instruction]:

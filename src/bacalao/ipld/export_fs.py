@@ -159,9 +159,7 @@ def _clear(dfd: int, name: str, where: str, *, keep_dir: bool) -> bool:
     return False
 
 
-def _write_file(
-    dfd: int, name: str, where: str, parts: Iterable[bytes | FileSlice]
-) -> None:
+def _write_file(dfd: int, name: str, where: str, parts: Iterable[bytes | FileSlice]) -> None:
     try:
         fd = os.open(name, _NEW_FILE_FLAGS, 0o666, dir_fd=dfd)
     except FileExistsError:

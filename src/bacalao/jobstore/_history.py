@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
+from bacalao import jsonfast
 from bacalao.errors import NotFound
 from bacalao.models._wire import str_map
 from bacalao.models.event import HistoryType, JobHistory, Topic
@@ -16,7 +16,7 @@ LIST_HINT = "list jobs with: bacalao job list"
 
 def dumps(obj: object) -> str:
     """Compact JSON, as stored in the spec/data/details columns."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return jsonfast.dumps(obj)
 
 
 def _entry(
@@ -167,7 +167,7 @@ def read_events(
         args.append(limit)
     out = []
     for seq, details in conn.execute(sql, args).fetchall():
-        data = json.loads(details)
+        data = jsonfast.loads(details)
         data["Seq"] = seq
         out.append(JobHistory.model_validate(data))
     return out

@@ -14,12 +14,12 @@ what it no longer holds is read from the file again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
+from bacalao import jsonfast
 from bacalao.jobstore._history import dumps
 from bacalao.models._wire import WireModel, _is_empty
 from bacalao.models.execution import Execution
@@ -115,7 +115,7 @@ def patched(text: str, changes: dict[str, Any]) -> str:
     fraction of serialising the whole model again (the store does this several times per job).
     """
     base = _WIRE.get(text)
-    wire = dict(base) if base is not None else json.loads(text)
+    wire = dict(base) if base is not None else jsonfast.loads(text)
     for key, value in changes.items():
         if value is None:  # omitted, as to_wire() leaves out None and empty omitempty fields
             wire.pop(key, None)

@@ -29,22 +29,41 @@ class GroupCommit:
     def __init__(self, store: JobStore) -> None:
         self.store = store
         self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._soon = False
+        self._later: asyncio.TimerHandle | None = None
         #: batches committed and writes run, for tests and the bench's accounting
         self.batches = 0
         self.writes = 0
 
-    def run(self, write: Callable[[], T]) -> asyncio.Future[T]:
+    def run(self, write: Callable[[], T], *, linger: float = 0.0) -> asyncio.Future[T]:
         """Run ``write()`` in the next batch; the future holds its result once committed, or
-        its exception (the commit's, if the batch's commit fails)."""
+        its exception (the commit's, if the batch's commit fails).
+
+        ``linger`` (seconds) lets a write nobody waits for ride with the next one instead of
+        paying for a commit of its own: it commits with the next batch that another write
+        starts, or after ``linger`` at the latest. A fast job's "bid accepted" and "running"
+        commit together with its "completed". Writes keep their order either way.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((write, future))
-        if len(self._pending) == 1:
+        if self._soon:
+            return future
+        if linger <= 0:
+            self._soon = True
             loop.call_soon(self._flush)
+        elif self._later is None:
+            self._later = loop.call_later(linger, self._flush)
         return future
 
     def _flush(self) -> None:
+        self._soon = False
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         batch, self._pending = self._pending, []
+        if not batch:
+            return
         done: list[tuple[asyncio.Future[Any], Any]] = []
         alone = len(batch) == 1
         try:

@@ -44,6 +44,9 @@ Clock = Callable[[], int]
 IdSource = Callable[[str], str]
 #: Jobs the evaluation worker takes off its queue for one group commit at most.
 EVALUATIONS_PER_BATCH = 256
+#: How long a write nobody waits for (a bid accepted, an execution running) may wait to commit
+#: with the next write, which is often the same execution's end.
+LINGER_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,9 @@ class Orchestrator:
             batch = [await self._queue.get()]
             while len(batch) < EVALUATIONS_PER_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            batch = [j for j in batch if j in self._queued]  # the rest were evaluated meanwhile
+            if not batch:
+                continue
             try:
                 await self.commits.run(partial(self._evaluate_all, batch))
             except Exception:
@@ -505,7 +511,10 @@ class Orchestrator:
             reply = m.BidReply.from_envelope(env)
         except BacalaoError as e:
             reply = m.BidReply(accepted=False, reason=f"node unreachable: {e.message}")
-        await self.commits.run(partial(self._record_bid, ex, reply))
+        # An accepted bid changes nothing anyone waits for: it rides with the node's next news.
+        await self.commits.run(
+            partial(self._record_bid, ex, reply), linger=LINGER_S if reply.accepted else 0.0
+        )
 
     def _record_bid(self, ex: Execution, reply: m.BidReply) -> None:
         current = self.store.get_execution(ex.id)
@@ -546,7 +555,9 @@ class Orchestrator:
     async def _on_update(self, env: Envelope) -> None:
         u = m.ExecutionUpdate.from_envelope(env)
         self.nodes.heard_from(u.node_id, self.clock())
-        await self.commits.run(partial(self._apply_update, u))  # its steps commit together
+        # Its steps commit together; "running" rides with the next write (often "completed").
+        linger = LINGER_S if u.state == ES.RUNNING.value else 0.0
+        await self.commits.run(partial(self._apply_update, u), linger=linger)
 
     def _apply_update(self, u: m.ExecutionUpdate) -> None:
         try:

@@ -181,4 +181,3 @@ class TreeReply(Message):
     cid: str = Field(default="", alias="CID")
     error: str = Field(default="", alias="Error")
     hint: str = Field(default="", alias="Hint")
-
