@@ -49,7 +49,6 @@ from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandRe
 from bacalao.models.input_source import InputSource
 from bacalao.models.job import Job
 from bacalao.models.node import GPU, NodeInfo
-from bacalao.models.parse import parse_job
 from bacalao.models.resources import ResourceAmounts
 from bacalao.transport import Bus, Envelope, subjects
 from bacalao.transport import messages as m
@@ -243,7 +242,7 @@ class ComputeNode:
     async def _on_ask_for_bid(self, env: Envelope) -> Envelope:
         ask = m.AskForBid.from_envelope(env)
         try:
-            job = parse_job(ask.job)
+            job = ask.parsed_job()
             task = job.task
             self.executors.validate(task.engine.type, task.engine.params)
         except BacalaoError as e:

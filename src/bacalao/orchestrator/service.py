@@ -495,8 +495,8 @@ class Orchestrator:
     async def _ask_for_bid(
         self, job: Job, ex: Execution, inputs: list[dict] | None, peers: list[str]
     ) -> None:
-        ask = m.AskForBid(
-            job=job.to_wire(),
+        ask = m.AskForBid.for_job(
+            job,
             execution_id=ex.id,
             shard_index=ex.shard_index,
             inputs=inputs,

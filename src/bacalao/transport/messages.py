@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from bacalao.errors import DecodeError
 from bacalao.models.execution import Metering, RunCommandResult
+from bacalao.models.job import Job
 from bacalao.models.node import NodeInfo
+from bacalao.models.parse import parse_job
 from bacalao.transport.envelope import Envelope
 
 M = TypeVar("M", bound="Message")
@@ -26,12 +28,21 @@ class Message(BaseModel):
     TYPE: ClassVar[str] = "Message"
 
     def to_envelope(self, sender: str) -> Envelope:
-        return Envelope(self.TYPE, sender, self.model_dump(mode="json", by_alias=True))
+        """An envelope carrying this message; its payload is written when first read."""
+        return Envelope(self.TYPE, sender, message=self)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON payload of this message."""
+        return self.model_dump(mode="json", by_alias=True)
 
     @classmethod
     def from_envelope(cls: type[M], env: Envelope) -> M:
+        """The message in ``env``: the sender's own object when it was sent in this process
+        (messages are never mutated once sent), else parsed from the payload."""
         if env.type != cls.TYPE:
             raise DecodeError(f"expected a {cls.TYPE} message, got {env.type}")
+        if isinstance(env.message, cls):
+            return env.message
         try:
             return cls.model_validate(env.payload)
         except ValidationError as e:
@@ -39,16 +50,40 @@ class Message(BaseModel):
 
 
 class AskForBid(Message):
-    """Orchestrator → compute: will you run this execution? Accepting means it starts."""
+    """Orchestrator → compute: will you run this execution? Accepting means it starts.
+
+    Made with :meth:`for_job`, it holds the orchestrator's :class:`Job` and writes ``Job`` only
+    when it is serialised; :meth:`parsed_job` is that job in this process, else the payload's
+    ``Job`` parsed and validated.
+    """
 
     TYPE: ClassVar[str] = "AskForBid"
-    job: dict[str, Any] = Field(alias="Job")  # the job, Bacalhau-shaped
+    job: dict[str, Any] = Field(default_factory=dict, alias="Job")  # the job, Bacalhau-shaped
     execution_id: str = Field(alias="ExecutionID")
     shard_index: int = Field(default=0, alias="ShardIndex")
     #: inputs of this shard when the job is sharded (InputSource dicts), else the task's own
     inputs: list[dict[str, Any]] | None = Field(default=None, alias="Inputs")
     #: nodes to fetch missing input blocks from, best first
     peers: list[str] = Field(default_factory=list, alias="Peers")
+    _job: Job | None = PrivateAttr(default=None)
+
+    @classmethod
+    def for_job(cls, job: Job, **fields: Any) -> AskForBid:
+        ask = cls(**fields)
+        ask._job = job
+        return ask
+
+    def wire(self) -> dict[str, Any]:
+        out = super().wire()
+        if self._job is not None and not out["Job"]:
+            out["Job"] = self._job.to_wire()
+        return out
+
+    def parsed_job(self) -> Job:
+        """The job to run; raises :class:`~bacalao.errors.InvalidInput` for a malformed one."""
+        if self._job is not None:
+            return self._job
+        return parse_job(self.job)
 
 
 class BidReply(Message):
