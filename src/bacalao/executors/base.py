@@ -176,6 +176,8 @@ def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
     for name, src in ((STDOUT, result.stdout_path), (STDERR, result.stderr_path)):
         dst = result_dir / name
         if _same(src, dst):
+            if not dst.exists():  # an engine that printed nothing made no file
+                dst.write_bytes(b"")
             continue
         if src.exists():
             shutil.move(src, dst)

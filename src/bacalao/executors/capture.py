@@ -29,11 +29,15 @@ class OutputCapture:
         *,
         log: LogCallback | None = None,
         max_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        create_empty: bool = True,
     ) -> None:
         self.paths = {STDOUT: stdout_path, STDERR: stderr_path}
-        self._files: dict[str, BinaryIO] = {
-            STDOUT: stdout_path.open("wb", buffering=0),
-            STDERR: stderr_path.open("wb", buffering=0),
+        # create_empty=False makes a stream's file on its first byte only: an engine that
+        # mostly prints nothing (noop) then spares two file creations a run; whoever reads the
+        # files treats a missing one as empty, and the result layout adds it
+        self._files: dict[str, BinaryIO | None] = {
+            name: path.open("wb", buffering=0) if create_empty else None
+            for name, path in self.paths.items()
         }
         self._written = {STDOUT: 0, STDERR: 0}
         self.truncated = {STDOUT: False, STDERR: False}
@@ -52,7 +56,10 @@ class OutputCapture:
         if len(chunk) > room:
             chunk = chunk[:room]
             self.truncated[stream] = True
-        self._files[stream].write(chunk)
+        f = self._files[stream]
+        if f is None:
+            f = self._files[stream] = self.paths[stream].open("wb", buffering=0)
+        f.write(chunk)
         self._written[stream] += len(chunk)
         if self._log is not None:
             try:
@@ -65,7 +72,8 @@ class OutputCapture:
         """Close both files; safe to call twice. Later writes (stragglers) are dropped."""
         self._closed = True
         for f in self._files.values():
-            f.close()
+            if f is not None:
+                f.close()
 
     def __enter__(self) -> OutputCapture:
         return self

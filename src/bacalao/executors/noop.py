@@ -75,7 +75,7 @@ class NoopExecutor:
         result = ExecutionResult(
             exit_code=None, stdout_path=out_path, stderr_path=err_path, outputs_dir=req.outputs_dir
         )
-        with OutputCapture(out_path, err_path, log=log) as capture:
+        with OutputCapture(out_path, err_path, log=log, create_empty=False) as capture:
             capture.write(STDOUT, params.stdout.encode())
             capture.write(STDERR, params.stderr.encode())
         if params.sleep:

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 ES = ExecutionStateType
 Clock = Callable[[], int]
 IdSource = Callable[[str], str]
-#: Jobs the evaluation worker takes off its queue for one group commit at most.
-EVALUATIONS_PER_BATCH = 256
+#: Jobs the evaluation worker takes off its queue for one group commit at most (~0.5 ms each:
+#: the loop, and the API on it, is never held up for long).
+EVALUATIONS_PER_BATCH = 64
 #: How long a write nobody waits for (a bid accepted, an execution running) may wait to commit
 #: with the next write, which is often the same execution's end.
 LINGER_S = 0.005

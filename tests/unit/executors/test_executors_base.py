@@ -110,7 +110,15 @@ def test_formats():
 async def test_noop_succeeds_at_once(tmp_path):
     result = await NoopExecutor().run(request(tmp_path))
     assert result.ok and result.exit_code == 0 and result.error is None
-    assert result.stdout_path.read_bytes() == b"" and result.outputs_dir.is_dir()
+    assert result.read_stdout() == "" and result.outputs_dir.is_dir()
+    assert not result.stdout_path.exists()  # nothing printed, no file made
+
+
+async def test_the_result_layout_adds_the_streams_an_engine_left_unmade(tmp_path):
+    result = await NoopExecutor().run(request(tmp_path))
+    layout = write_result_layout(result.stdout_path.parent, result)
+    assert (layout / "stdout").read_bytes() == b"" and (layout / "stderr").read_bytes() == b""
+    assert (layout / "exitCode").read_text() == "0"
     assert result.metering["wall_s"] >= 0
 
 
