@@ -137,6 +137,22 @@ class Repo:
             self._pin_trusted([node.cid])
         return node
 
+    def add_entries(
+        self,
+        entries: list[tuple[str, bytes | Path]],
+        profile: ImportProfile,
+        *,
+        hidden: bool = False,
+    ) -> ImportedNode:
+        """Import a directory of named entries (bytes or paths; see
+        :func:`~bacalao.ipld.importer.import_entries`) and pin its root."""
+        from bacalao.ipld.importer import import_entries
+
+        with self.lock.shared(), self._sink() as sink:
+            node = import_entries(entries, profile, sink, hidden=hidden)
+        self._pin_trusted([node.cid])
+        return node
+
     def add_bytes(self, data: bytes, profile: ImportProfile, *, pin: bool = True) -> ImportedNode:
         """Import ``data`` as one file and pin its root."""
         from bacalao.ipld.importer import import_bytes

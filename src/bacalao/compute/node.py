@@ -41,7 +41,7 @@ from bacalao.executors.base import (
     ExecutionRequest,
     ExecutionResult,
     content_refs,
-    write_result_layout,
+    result_entries,
 )
 from bacalao.executors.registry import ExecutorRegistry
 from bacalao.ipld.profiles import resolve_profile
@@ -386,9 +386,8 @@ class ComputeNode:
         await self._handle(Published(eid, cid, stimulus_id=f"pub-{eid}"))
 
     def _store_result(self, run: _Run, result: ExecutionResult) -> str:
-        result_dir = run.run_dir / "result"
-        write_result_layout(result_dir, result)
-        node = self.repo.add_path(result_dir, resolve_profile(None, 1), hidden=True)
+        entries = result_entries(run.run_dir / "result", result)
+        node = self.repo.add_entries(entries, resolve_profile(None, 1), hidden=True)
         return str(node.cid)
 
     async def _kill(self, eid: str) -> None:

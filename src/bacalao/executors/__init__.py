@@ -11,6 +11,7 @@ from bacalao.executors.base import (
     Executor,
     LogCallback,
     Mount,
+    result_entries,
     write_result_layout,
 )
 from bacalao.executors.registry import ExecutorRegistry
@@ -22,5 +23,6 @@ __all__ = [
     "ExecutorRegistry",
     "LogCallback",
     "Mount",
+    "result_entries",
     "write_result_layout",
 ]

@@ -172,30 +172,38 @@ def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
     others are moved in. ``exitCode`` holds the decimal exit code with no newline, as Bacalhau
     writes it, and is absent when there is none (the node killed the job, or it never started).
     """
+    for name, source in result_entries(result_dir, result):
+        if isinstance(source, bytes):
+            (result_dir / name).write_bytes(source)
+    if result.exit_code is None:
+        (result_dir / EXIT_CODE_FILE).unlink(missing_ok=True)
+    return result_dir
+
+
+def result_entries(result_dir: Path, result: ExecutionResult) -> list[tuple[str, bytes | Path]]:
+    """Bacalhau's result as directory entries: the streams and ``outputs/`` moved into
+    ``result_dir`` where they are elsewhere, and what is not a file yet as bytes (``exitCode``,
+    a stream the engine never wrote). Importing these
+    (:meth:`~bacalao.blockstore.repo.Repo.add_entries`) gives the CID of importing
+    :func:`write_result_layout`'s directory, without writing the bytes out first."""
     result_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[tuple[str, bytes | Path]] = []
     for name, src in ((STDOUT, result.stdout_path), (STDERR, result.stderr_path)):
         dst = result_dir / name
-        if _same(src, dst):
-            if not dst.exists():  # an engine that printed nothing made no file
-                dst.write_bytes(b"")
-            continue
-        if src.exists():
+        if not _same(src, dst) and src.exists():
             shutil.move(src, dst)
-        else:
-            dst.write_bytes(b"")
+        entries.append((name, dst if dst.exists() else b""))  # none: the engine printed nothing
     outputs = result_dir / OUTPUTS_DIR
     if result.outputs_dir is not None and not _same(result.outputs_dir, outputs):
         if result.outputs_dir.exists():
             shutil.move(result.outputs_dir, outputs)
         result.outputs_dir = outputs
     outputs.mkdir(exist_ok=True)
+    entries.append((OUTPUTS_DIR, outputs))
     result.stdout_path, result.stderr_path = result_dir / STDOUT, result_dir / STDERR
-    code_file = result_dir / EXIT_CODE_FILE
-    if result.exit_code is None:
-        code_file.unlink(missing_ok=True)
-    else:
-        code_file.write_text(str(result.exit_code))
-    return result_dir
+    if result.exit_code is not None:
+        entries.append((EXIT_CODE_FILE, str(result.exit_code).encode()))
+    return entries
 
 
 def failed_result(req: ExecutionRequest, error: str, **kw: object) -> ExecutionResult:

@@ -22,7 +22,14 @@ from bacalao.ipld.filedag import FileImporter, ReadFn
 from bacalao.ipld.imported import BlockSink, ExtentWriter, ImportedNode, Put
 from bacalao.ipld.profiles import PROFILES, ImportProfile
 
-__all__ = ["BlockSink", "ImportedNode", "import_bytes", "import_path", "import_stream"]
+__all__ = [
+    "BlockSink",
+    "ImportedNode",
+    "import_bytes",
+    "import_entries",
+    "import_path",
+    "import_stream",
+]
 
 DEFAULT = PROFILES["kubo-v0"]
 Progress = Callable[[int], None]
@@ -93,6 +100,33 @@ def import_path(
                 f"directory tree too deep: {os.fsdecode(bpath)}",
                 hint="import a less deeply nested tree",
             ) from None
+
+
+def import_entries(
+    entries: list[tuple[str, bytes | str | os.PathLike[str]]],
+    profile: ImportProfile = DEFAULT,
+    sink: BlockSink | None = None,
+    *,
+    hidden: bool = False,
+) -> ImportedNode:
+    """A directory of named entries, each bytes (a file with them) or a path imported as
+    :func:`import_path` does; the same DAG as importing a directory laid out that way, without
+    writing it out first (a job's result: ``exitCode`` is a byte or two, its streams and
+    ``outputs/`` are files already)."""
+    with FileImporter(profile, _put(sink), extents=_extents(sink)) as importer:
+        walker = _Walker(importer, profile, sink, hidden)
+        nodes: list[tuple[str, ImportedNode]] = []
+        for name, source in entries:
+            if isinstance(source, bytes):
+                nodes.append((name, importer.import_view(memoryview(source).cast("B"))))
+                continue
+            bpath = os.fsencode(source)
+            try:
+                st = os.lstat(bpath)
+            except OSError as e:
+                raise fs_error(e, bpath) from None
+            nodes.append((name, walker.node(bpath, st.st_mode)))
+        return build_directory(nodes, profile, sink)
 
 
 def _put(sink: BlockSink | None) -> Put | None:
