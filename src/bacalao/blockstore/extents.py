@@ -6,9 +6,13 @@ once, as the file itself::
 
     <root>/extents/<XY>/<FKEY>.data     the file's bytes; FKEY = key of the file's root CID
     <root>/<XY>/<KEY>.ref               one per leaf: a symlink whose target (never followed)
-                                        reads ``OFFSET+LENGTH@FKEY``
+                                        reads ``OFFSET+LENGTH@FKEY``, or ``pb:OFFSET+LENGTH@FKEY``
+                                        for a dag-pb leaf (``kubo-v0``)
 
 Reading a leaf is then a ``pread`` of its slice, still hashed against the leaf's CID by ``get``.
+A dag-pb leaf is its chunk inside a framing that depends on the chunk's length alone
+(:func:`~bacalao.ipld.filedag.pb_leaf_affixes`): the extent keeps the chunk, a read puts the
+framing back around it before hashing.
 What this buys is the whole file as one inode: a compute node hands it to a job as a hard link
 (read-only inside the sandbox) instead of copying every byte out of the block files.
 
@@ -31,10 +35,11 @@ import contextlib
 import os
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bacalao.blockstore.base import multihash_key
 from bacalao.errors import BlockNotFound, IntegrityError
+from bacalao.ipld.filedag import pb_leaf_affixes, pb_leaf_chunk
 
 if TYPE_CHECKING:
     from bacalao.blockstore.fs import BlockBatch, FsBlockStore
@@ -45,42 +50,63 @@ REF_SUFFIX = ".ref"
 EXTENT_SUFFIX = ".data"
 
 
-def encode_ref(name: str, offset: int, length: int) -> str:
-    """The symlink target of a leaf's ref: ``OFFSET+LENGTH@NAME``."""
-    return f"{offset}+{length}@{name}"
+DAGPB_PREFIX = "pb:"
 
 
-def read_ref(ref: Path | str) -> tuple[str, int, int] | None:
-    """``(extent name, offset, length)`` of the ref at ``ref``, or ``None`` if there is none."""
+class Ref(NamedTuple):
+    """A decoded ref: the leaf's chunk is ``length`` bytes at ``offset`` of extent ``name``;
+    ``dagpb`` when the leaf is that chunk in its dag-pb framing."""
+
+    name: str
+    offset: int
+    length: int
+    dagpb: bool = False
+
+    @property
+    def block_size(self) -> int:
+        if not self.dagpb:
+            return self.length
+        head, tail = pb_leaf_affixes(self.length)
+        return len(head) + self.length + len(tail)
+
+
+def encode_ref(name: str, offset: int, length: int, *, dagpb: bool = False) -> str:
+    """The symlink target of a leaf's ref: ``OFFSET+LENGTH@NAME`` (``pb:`` first for dag-pb)."""
+    return f"{DAGPB_PREFIX if dagpb else ''}{offset}+{length}@{name}"
+
+
+def read_ref(ref: Path | str) -> Ref | None:
+    """The ref at ``ref`` decoded, or ``None`` if there is none."""
     try:
         return decode_ref(os.readlink(ref))
     except OSError:  # absent, or not a symlink
         return None
 
 
-def decode_ref(target: str) -> tuple[str, int, int] | None:
-    """``(extent name, offset, length)`` of a ref's target, or ``None`` if it is not one."""
+def decode_ref(target: str) -> Ref | None:
+    """A ref's target decoded, or ``None`` if it is not one."""
+    dagpb = target.startswith(DAGPB_PREFIX)
+    if dagpb:
+        target = target[len(DAGPB_PREFIX) :]
     where, sep, name = target.partition("@")
     offset, plus, length = where.partition("+")
     if not (sep and plus and name and offset.isdigit() and length.isdigit()):
         return None
     if "/" in name or name.startswith("."):
         return None
-    return name, int(offset), int(length)
+    return Ref(name, int(offset), int(length), dagpb)
 
 
-def read_slice(
-    store: FsBlockStore, cid: CID, ref: tuple[str, int, int] | None
-) -> tuple[bytes, str]:
+def read_slice(store: FsBlockStore, cid: CID, ref: Ref | None) -> tuple[bytes, str]:
     """The bytes of ``cid`` from its slice of an extent (not hashed here), given its decoded
-    ``ref``, and the extent's path.
+    ``ref``, and the extent's path (a dag-pb leaf's framing put back around its chunk).
 
     ``BlockNotFound`` when there is no ref or no extent; ``IntegrityError`` when the extent is
     shorter than the ref says.
     """
     if ref is None:
         raise BlockNotFound(cid)
-    name, offset, length = ref
+    name, offset, length, dagpb = ref
     extent = store.extent_path(name)
     try:
         fd = os.open(extent, os.O_RDONLY | os.O_CLOEXEC)
@@ -95,6 +121,9 @@ def read_slice(
             f"block {cid} is corrupt on disk: extent {extent} is shorter than its ref says",
             hint=f"delete {extent} and add or import the data again",
         )
+    if dagpb:
+        head, tail = pb_leaf_affixes(length)
+        data = b"".join((head, data, tail))
     return data, str(extent)
 
 
@@ -110,7 +139,7 @@ def sweep_extents(store: FsBlockStore) -> tuple[int, int]:
     for _mh, ref in store._iter_entries((REF_SUFFIX,)):
         decoded = read_ref(ref)
         if decoded is not None:
-            live.add(decoded[0])
+            live.add(decoded.name)
     count = total = 0
     for shard in sorted(top.iterdir()):
         if not shard.is_dir() or shard.name.startswith("."):
@@ -127,21 +156,27 @@ def sweep_extents(store: FsBlockStore) -> tuple[int, int]:
 
 
 class ExtentWriter:
-    """One file's raw leaves, written in order into one new extent of a batch's store.
+    """One file's leaves, written in order into one new extent of a batch's store.
 
     Made by :meth:`BlockBatch.begin_extent` for each file the importer reads; it calls
     :meth:`add` for every leaf (instead of ``put``), then :meth:`finish` with the file's root, or
     :meth:`abort` when the import fails. A file of one chunk becomes that chunk's ordinary block
     file (it already is the whole file); an empty file never reaches the writer. The bytes are
     written and the refs made on the batch's writer threads, as block files are.
+
+    With ``dagpb_leaves`` each leaf is a dag-pb File node (``kubo-v0``): the extent gets its
+    chunk, the ref says ``pb:``.
     """
 
-    def __init__(self, batch: BlockBatch, store: FsBlockStore) -> None:
+    def __init__(
+        self, batch: BlockBatch, store: FsBlockStore, *, dagpb_leaves: bool = False
+    ) -> None:
         from bacalao.blockstore import fs
 
         self._fs = fs
         self._batch = batch
         self._store = store
+        self._dagpb = dagpb_leaves
         self._leaves: list[tuple[CID, int, int]] = []
         self._size = 0
         self._fd: int | None = None
@@ -165,6 +200,12 @@ class ExtentWriter:
         self._append(cid, data)
 
     def _append(self, cid: CID, data: bytes) -> None:
+        if self._dagpb:
+            found = pb_leaf_chunk(data)
+            if found is None:  # the importer frames every leaf so: a bug, not bad input
+                raise ValueError(f"leaf {cid} is not a dag-pb File leaf as the importer makes it")
+            start, n = found
+            data = memoryview(data)[start : start + n]  # type: ignore[assignment]
         if self._fd is None:
             self._tmp = self._store.extent_tmp_path()
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -190,7 +231,7 @@ class ExtentWriter:
         self._fd = None
         tmp, self._tmp = self._tmp, None
         assert tmp is not None
-        if len(self._leaves) == 1:
+        if len(self._leaves) == 1 and not self._dagpb:  # the extent is the leaf's block
             self._place(tmp, self._store.path_for(self._leaves[0][0]), self._size, mode=None)
             return
         name = multihash_key(root.multihash)
@@ -199,7 +240,8 @@ class ExtentWriter:
         for cid, offset, length in self._leaves:
             ref = self._store.ref_path(cid)
             self._batch.written(ref_dir=ref.parent)
-            self._batch.submit(self._link, ref, encode_ref(name, offset, length))
+            target = encode_ref(name, offset, length, dagpb=self._dagpb)
+            self._batch.submit(self._link, ref, target)
 
     def abort(self) -> None:
         """Drop what was written (the import failed); safe to call twice."""

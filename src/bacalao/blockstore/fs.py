@@ -346,7 +346,7 @@ class FsBlockStore:
             ref = read_ref(base + REF_SUFFIX)
             if ref is None:
                 raise BlockNotFound(cid) from None
-            return ref[2]
+            return ref.block_size
 
     def locate(self, cid: CID) -> Location | None:
         """Where ``cid``'s bytes sit in a local file: its block file, or its slice of an extent.
@@ -360,10 +360,9 @@ class FsBlockStore:
         except (FileNotFoundError, NotADirectoryError):
             pass
         ref = read_ref(base + REF_SUFFIX)
-        if ref is None:
+        if ref is None or ref.dagpb:  # a dag-pb leaf's framing is in no file
             return None
-        name, offset, length = ref
-        return str(self.extent_path(name)), offset, length
+        return str(self.extent_path(ref.name)), ref.offset, ref.length
 
     def whole_file(self, cid: CID) -> Path | None:
         """A local file holding exactly the bytes of the UnixFS file ``cid``, if there is one.
@@ -515,9 +514,9 @@ class BlockBatch:
                 self._paths.append(path)  # list.append is atomic: writer threads call this
 
     # -- extents (see bacalao.blockstore.extents) -------------------------------------------------
-    def begin_extent(self) -> ExtentWriter:
-        """A writer for the raw leaves of the next file, kept whole as one extent."""
-        return ExtentWriter(self, self._store)
+    def begin_extent(self, *, dagpb_leaves: bool = False) -> ExtentWriter:
+        """A writer for the leaves of the next file, its chunks kept whole as one extent."""
+        return ExtentWriter(self, self._store, dagpb_leaves=dagpb_leaves)
 
     def written(self, path: Path | None = None, *, ref_dir: Path | None = None) -> None:
         """Record a file (an extent, a block) or a ref's directory this batch must make durable."""

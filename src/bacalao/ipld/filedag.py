@@ -31,11 +31,39 @@ LeafFn = Callable[[memoryview], tuple[CID, int, int, "bytes | None"]]
 ReadFn = Callable[[memoryview], int]
 
 
-def _pb_leaf_affixes(n: int) -> tuple[bytes, bytes]:
+def pb_leaf_affixes(n: int) -> tuple[bytes, bytes]:
     """The dag-pb framing around an ``n``-byte chunk: PBNode.Data{Type=File, Data, filesize}."""
     head = b"\x08\x02\x12" + _enc(n)
     tail = b"\x18" + _enc(n)
     return b"\x0a" + _enc(len(head) + n + len(tail)) + head, tail
+
+
+def pb_leaf_chunk(block: bytes | memoryview) -> tuple[int, int] | None:
+    """``(offset, length)`` of the chunk inside a dag-pb file leaf as the importer frames it
+    (:func:`pb_leaf_affixes`), or ``None`` when ``block`` is not framed exactly so."""
+    mv = memoryview(block)
+    if len(mv) < 7 or mv[0] != 0x0A:
+        return None
+    p = 1
+    while p < len(mv) and mv[p] & 0x80:  # skip the Data field's length
+        p += 1
+    p += 1
+    if bytes(mv[p : p + 3]) != b"\x08\x02\x12":
+        return None
+    n, shift, q = 0, 0, p + 3
+    while q < len(mv):
+        byte = mv[q]
+        n |= (byte & 0x7F) << shift
+        q += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    head, tail = pb_leaf_affixes(n)
+    if len(head) != q or len(mv) != q + n + len(tail) or bytes(mv[q + n :]) != tail:
+        return None
+    if bytes(mv[:q]) != head:
+        return None
+    return q, n
 
 
 def leaf_function(profile: ImportProfile, keep: bool) -> LeafFn:
@@ -50,7 +78,7 @@ def leaf_function(profile: ImportProfile, keep: bool) -> LeafFn:
 
     version = profile.cid_version
     size = profile.chunk_size
-    full_head, full_tail = _pb_leaf_affixes(size)
+    full_head, full_tail = pb_leaf_affixes(size)
     full_extra = len(full_head) + len(full_tail)
 
     def pb_leaf(mv: memoryview) -> tuple[CID, int, int, bytes | None]:
@@ -58,7 +86,7 @@ def leaf_function(profile: ImportProfile, keep: bool) -> LeafFn:
         if n == size:
             head, tail, extra = full_head, full_tail, full_extra
         else:
-            head, tail = _pb_leaf_affixes(n)
+            head, tail = pb_leaf_affixes(n)
             extra = len(head) + len(tail)
         if keep:
             block: bytes | None = b"".join((head, mv, tail))
@@ -159,7 +187,7 @@ class FileImporter:
     ``progress`` is called with the total number of bytes imported so far by this importer.
     Use it as a context manager when ``workers > 1`` so the thread pool is shut down.
     ``extents`` (a sink's ``begin_extent``, see :class:`~bacalao.ipld.imported.ExtentSink`) takes
-    each file's raw leaves instead of ``put``; it is ignored for dag-pb leaves and only-hash.
+    each file's leaves instead of ``put`` (ignored for only-hash).
     """
 
     def __init__(
@@ -170,11 +198,11 @@ class FileImporter:
         workers: int = 1,
         progress: Callable[[int], None] | None = None,
         batch_bytes: int = BATCH_BYTES,
-        extents: Callable[[], ExtentWriter] | None = None,
+        extents: Callable[..., ExtentWriter] | None = None,
     ) -> None:
         self.profile = profile
         self.put = put
-        self.extents = extents if (profile.raw_leaves and put is not None) else None
+        self.extents = extents if put is not None else None
         self.workers = max(1, int(workers))
         self.progress = progress
         self.total = 0
@@ -231,7 +259,11 @@ class FileImporter:
     def _file(self, body: Callable[[BalancedBuilder, Put | None], None]) -> ImportedNode:
         """One file: leaves to the sink's extent writer when it has one, else to ``put``."""
         builder = BalancedBuilder(self.profile, self.put)
-        ext = self.extents() if self.extents is not None else None
+        ext = (
+            self.extents(dagpb_leaves=not self.profile.raw_leaves)
+            if self.extents is not None
+            else None
+        )
         try:
             body(builder, ext.add if ext is not None else self.put)
             root = builder.finish()

@@ -20,7 +20,7 @@ class BlockSink(Protocol):
 
 
 class ExtentWriter(Protocol):
-    """Takes one file's raw leaves, in file order, instead of ``put`` (see :class:`ExtentSink`)."""
+    """Takes one file's leaves, in file order, instead of ``put`` (see :class:`ExtentSink`)."""
 
     def add(self, cid: CID, data: bytes) -> None: ...
 
@@ -30,15 +30,17 @@ class ExtentWriter(Protocol):
 
 
 class ExtentSink(Protocol):
-    """A sink that may keep a file's raw leaves as one contiguous file (its *extent*).
+    """A sink that may keep a file's chunks as one contiguous file (its *extent*).
 
-    When the sink has ``begin_extent`` and the profile makes raw leaves, the importer asks it for
-    an :class:`ExtentWriter` per file, hands it every leaf (``add``, in order, instead of
-    ``put``) and then ``finish(root)`` once the file's root is known (after the root and its
-    interior nodes were put), or ``abort()`` if the import fails. The CIDs do not change.
+    When the sink has ``begin_extent``, the importer asks it for an :class:`ExtentWriter` per
+    file, hands it every leaf block (``add``, in order, instead of ``put``) and then
+    ``finish(root)`` once the file's root is known (after the root and its interior nodes were
+    put), or ``abort()`` if the import fails. ``dagpb_leaves`` says the leaves are dag-pb File
+    nodes (``kubo-v0``) rather than raw blocks: the extent then holds the chunks without their
+    framing, which is the same for every chunk of a length. The CIDs do not change.
     """
 
-    def begin_extent(self) -> ExtentWriter: ...
+    def begin_extent(self, *, dagpb_leaves: bool = False) -> ExtentWriter: ...
 
 
 @dataclass(frozen=True)

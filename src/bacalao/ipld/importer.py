@@ -133,8 +133,8 @@ def _put(sink: BlockSink | None) -> Put | None:
     return None if sink is None else sink.put
 
 
-def _extents(sink: BlockSink | None) -> Callable[[], ExtentWriter] | None:
-    """The sink's ``begin_extent`` when it keeps files' raw leaves whole (see ExtentSink)."""
+def _extents(sink: BlockSink | None) -> Callable[..., ExtentWriter] | None:
+    """The sink's ``begin_extent`` when it keeps files' leaves whole (see ExtentSink)."""
     return getattr(sink, "begin_extent", None)
 
 

@@ -34,8 +34,10 @@ def _leaves(repo: Repo, root) -> list:
 
 
 def test_refs_round_trip() -> None:
-    assert decode_ref(encode_ref("CIQABC", 1048576, 4096)) == ("CIQABC", 1048576, 4096)
-    for bad in ("", "1+2", "x+2@N", "1+2@", "1+2@a/b", "1+2@.tmp", "12@N"):
+    assert decode_ref(encode_ref("CIQABC", 1048576, 4096)) == ("CIQABC", 1048576, 4096, False)
+    pb = decode_ref(encode_ref("CIQABC", 0, 262144, dagpb=True))
+    assert pb == ("CIQABC", 0, 262144, True) and pb.block_size == 262144 + 14
+    for bad in ("", "1+2", "x+2@N", "1+2@", "1+2@a/b", "1+2@.tmp", "12@N", "pb:", "pb:1+2@"):
         assert decode_ref(bad) is None
 
 
@@ -75,10 +77,47 @@ def test_a_one_chunk_file_is_its_block_file(tmp_path) -> None:
     )
 
 
-def test_dag_pb_leaves_are_block_files(tmp_path) -> None:
-    repo, node = _add(tmp_path, profile=PROFILES["kubo-v0"].replace(chunk_size=1024))
-    assert repo.blocks.whole_file(node.cid) is None
+def test_dag_pb_leaves_keep_their_chunks_in_an_extent(tmp_path) -> None:
+    """kubo-v0's leaves are dag-pb File nodes: the extent holds their chunks, a read frames
+    them again, and every leaf still hashes to its CID."""
+    profile = PROFILES["kubo-v0"].replace(chunk_size=1024)
+    expected: dict = {}
+    node_alone = import_bytes(DATA, profile, _Collect(expected))
+    repo, node = _add(tmp_path, profile=profile)
+    assert node.cid == node_alone.cid
+    store = repo.blocks
+    extent = store.whole_file(node.cid)
+    assert extent is not None and extent.read_bytes() == DATA  # the file itself: linkable
+    leaves = _leaves(repo, node.cid)
+    assert len(leaves) == 6
+    for leaf in leaves:
+        assert not store.path_for(leaf).exists()
+        assert store.get(leaf) == expected[leaf]  # framed again, byte for byte
+        assert store.size(leaf) == len(expected[leaf])
+        assert store.locate(leaf) is None  # no file holds the framed bytes
     assert b"".join(cat(repo.reader(), node.cid)) == DATA
+    repo.unpin(node.cid)
+    repo.gc()
+    assert not list((store.root / "extents").rglob("*.data"))
+
+
+def test_a_damaged_dag_pb_extent_is_never_read_as_good_bytes(tmp_path) -> None:
+    repo, node = _add(tmp_path, profile=PROFILES["kubo-v0"].replace(chunk_size=1024))
+    extent = repo.blocks.whole_file(node.cid)
+    os.chmod(extent, 0o644)
+    with extent.open("r+b") as f:
+        f.seek(5)
+        f.write(b"\xff")
+    with pytest.raises(IntegrityError, match="corrupt"):
+        repo.blocks.get(_leaves(repo, node.cid)[0])
+
+
+class _Collect:
+    def __init__(self, into: dict) -> None:
+        self.into = into
+
+    def put(self, cid, data: bytes) -> None:
+        self.into[cid] = bytes(data)
 
 
 def test_a_directory_of_files_and_the_same_file_added_twice(tmp_path) -> None:
