@@ -311,7 +311,7 @@ class WasmExecutor:
                 loop.call_soon_threadsafe(log, stream, chunk)
 
         with OutputCapture(
-            out_path, err_path, log=forward, max_bytes=self._max_log_bytes
+            out_path, err_path, log=forward, max_bytes=self._max_log_bytes, create_empty=False
         ) as capture:
             plan.stdout = functools.partial(capture.write, "stdout")
             plan.stderr = functools.partial(capture.write, "stderr")
