@@ -29,6 +29,15 @@ def dumps(obj: Any) -> str:
     return dumps_bytes(obj).decode()
 
 
+def canonical(obj: Any) -> bytes | None:
+    """``obj`` as JSON with sorted keys (equal values, equal bytes: a cache key), or ``None``
+    when it is not plain JSON data."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+
+
 def loads(data: str | bytes) -> Any:
     """Parse JSON; invalid input raises :class:`json.JSONDecodeError` (a ValueError)."""
     try:

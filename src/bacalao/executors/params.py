@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bacalao import jsonfast
 from bacalao.errors import InvalidInput
 
 P = TypeVar("P", bound="EngineParams")
@@ -29,6 +30,12 @@ class EngineParams(BaseModel):
         return [f.alias or name for name, f in cls.model_fields.items()]
 
 
+#: Params validated already, by model and canonical JSON: the same job's params are checked by
+#: the orchestrator, by the node's bid and by the engine's run. The models are frozen.
+_VALIDATED: dict[tuple[type, bytes], Any] = {}
+_VALIDATED_LIMIT = 1024
+
+
 def parse_params(model: type[P], engine: str, params: dict | None) -> P:
     """Validate ``params`` for ``engine``; keys are matched case-insensitively.
 
@@ -36,6 +43,22 @@ def parse_params(model: type[P], engine: str, params: dict | None) -> P:
     """
     if params is None:
         params = {}
+    key = None
+    if isinstance(params, dict):
+        text = jsonfast.canonical(params)
+        key = (model, text) if text is not None else None
+        hit = _VALIDATED.get(key) if key is not None else None
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+    parsed = _parse(model, engine, params)
+    if key is not None:
+        if len(_VALIDATED) >= _VALIDATED_LIMIT:
+            _VALIDATED.clear()
+        _VALIDATED[key] = parsed
+    return parsed
+
+
+def _parse(model: type[P], engine: str, params: Any) -> P:
     if not isinstance(params, dict):
         raise InvalidInput(
             f"{engine} engine params must be a mapping, got {type(params).__name__}",
