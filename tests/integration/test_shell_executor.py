@@ -284,3 +284,24 @@ async def test_missing_bwrap_is_unavailable(state_dir, tmp_path):
 async def test_gpus_are_refused(shell, tmp_path):
     result = await shell.run(request(tmp_path, "true", gpus=(0,)))
     assert "docker engine" in result.error
+
+
+FORK_60 = "i=0; while [ $i -lt 60 ]; do sleep 1 & i=$((i+1)); done; echo started $i; wait"
+
+
+async def test_a_fork_bomb_stops_at_the_process_limit(state_dir, tmp_path):
+    """The same 60 background processes run under the default limit and are refused under 24,
+    whether the node is root (a pids cgroup: RLIMIT_NPROC exempts uid 0) or not."""
+    require(shutil.which("bwrap") is not None, "bubblewrap (bwrap) is not installed")
+    roomy = ShellExecutor(state_dir=state_dir)
+    ok = await roomy.run(request(tmp_path / "a", FORK_60, execution_id="e-roomy"))
+    assert ok.ok and ok.read_stdout() == "started 60\n", ok.read_stderr()
+    tight = ShellExecutor(state_dir=state_dir, pids_limit=24)
+    bomb = await tight.run(request(tmp_path / "b", FORK_60, execution_id="e-bomb"))
+    assert not bomb.ok and "started 60" not in bomb.read_stdout()
+    assert "fork" in bomb.read_stderr().lower(), bomb.read_stderr()
+    cgroups = tight.profile().pids_cgroups
+    if os.geteuid() == 0:
+        assert cgroups is not None, "a root node must hold sandboxes in a pids cgroup"
+        cgroups.sweep()
+        assert not (cgroups.parent / "e-bomb").exists()

@@ -53,7 +53,13 @@ from bacalao.executors.base import (
 from bacalao.executors.capture import DEFAULT_MAX_LOG_BYTES, OutputCapture
 from bacalao.executors.params import EngineParams, parse_params
 from bacalao.executors.process import ProcessHandle, run_process
-from bacalao.executors.sandbox import SYSTEM_DIRS, bwrap_argv, check_target, prlimit_argv
+from bacalao.executors.sandbox import (
+    SYSTEM_DIRS,
+    bwrap_argv,
+    check_target,
+    prlimit_argv,
+    process_limit,
+)
 from bacalao.executors.sandbox import sandbox_env as base_env
 from bacalao.executors.shell import ShellExecutor, _explain
 from bacalao.executors.venvs import BuildOutcome, PipHostConfig, VenvCache, pip_host_config
@@ -303,9 +309,12 @@ class PythonExecutor:
         argv = self._argv(
             run_req, [f"{VENV_TARGET}/bin/python", "-B", "-s", RUNNER_TARGET, f"{JOB_TARGET}/spec"]
         )
-        with OutputCapture(out_path, err_path, log=log_cb, max_bytes=self._max_log_bytes) as cap:
+        with (
+            process_limit(self._sandbox.profile(), req.execution_id) as prefix,
+            OutputCapture(out_path, err_path, log=log_cb, max_bytes=self._max_log_bytes) as cap,
+        ):
             ended = await run_process(
-                argv, env=_job_env(req), capture=cap, timeout_s=req.timeout_s,
+                [*prefix, *argv], env=_job_env(req), capture=cap, timeout_s=req.timeout_s,
                 on_start=lambda h: self._started(req.execution_id, h), clock=self._clock,
             )  # fmt: skip
         result = ExecutionResult(
@@ -353,9 +362,12 @@ class PythonExecutor:
         env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         command = ["/bin/sh", "-c", build_script(interp, bool(requirements.strip()))]
         log.info("building python venv for execution %s", req.execution_id)
-        with OutputCapture(scratch / "build.out", scratch / "build.log") as capture:
+        with (
+            process_limit(self._sandbox.profile(), f"{req.execution_id}-build") as prefix,
+            OutputCapture(scratch / "build.out", scratch / "build.log") as capture,
+        ):
             ended = await run_process(
-                self._argv(build_req, command), env=env, capture=capture,
+                [*prefix, *self._argv(build_req, command)], env=env, capture=capture,
                 timeout_s=self._build_timeout_s,
                 on_start=lambda h: self._started(req.execution_id, h), clock=self._clock,
             )  # fmt: skip

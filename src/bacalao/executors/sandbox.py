@@ -15,19 +15,23 @@ What a sandboxed process sees (and does not):
 - ``/`` itself read-only, so nothing outside ``/outputs``, ``/tmp`` and ``/dev/shm`` is writable.
 
 Limits ride on ``prlimit`` (util-linux) in front of ``bwrap``: ``--as`` (memory, as address space),
-``--nproc`` (processes; counted per user namespace on Linux >= 5.14), ``--fsize`` (largest file) and
-``--core=0``. ``prlimit`` rather than a ``preexec_fn`` because ``preexec_fn`` is unsafe in a
+``--nproc`` (processes; counted per user namespace on Linux >= 5.14, but never for a root node:
+there a pids cgroup per execution does it, see :func:`process_limit`), ``--fsize`` (largest file)
+and ``--core=0``. ``prlimit`` rather than a ``preexec_fn`` because ``preexec_fn`` is unsafe in a
 threaded process, and the node runs blocking SDK calls in threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from bacalao.executors.base import ExecutionRequest
+from bacalao.executors.cgroups import PidsCgroups
 
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
@@ -71,6 +75,22 @@ class SandboxProfile:
     hostname: str = "bacalao"
     #: ``{host path: symlink target, or None for a real file/dir}``; absent paths are left out.
     layout: Mapping[str, str | None] = field(default_factory=dict)
+    #: where a root node holds each execution to ``pids_limit`` (RLIMIT_NPROC exempts root)
+    pids_cgroups: PidsCgroups | None = None
+
+
+@contextlib.contextmanager
+def process_limit(profile: SandboxProfile, name: str) -> Iterator[list[str]]:
+    """The argv prefix that keeps execution ``name``'s whole process tree within
+    ``pids_limit`` in a pids cgroup, where the node makes them (see
+    :mod:`bacalao.executors.cgroups`); empty elsewhere, where ``prlimit --nproc`` does it."""
+    if profile.pids_cgroups is None or not profile.pids_limit:
+        yield []
+        return
+    if shutil.which(profile.prlimit) is None:  # the shell in front would hide the OSError
+        raise FileNotFoundError(f"{profile.prlimit} not found")
+    with profile.pids_cgroups.joined(name, profile.pids_limit) as prefix:
+        yield prefix
 
 
 def probe_layout(

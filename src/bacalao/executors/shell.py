@@ -32,6 +32,7 @@ from bacalao.executors.base import (
     format_seconds,
 )
 from bacalao.executors.capture import DEFAULT_MAX_LOG_BYTES, OutputCapture
+from bacalao.executors.cgroups import node_pids_cgroups
 from bacalao.executors.params import EngineParams, parse_params
 from bacalao.executors.process import ProcessHandle, run_process
 from bacalao.executors.sandbox import (
@@ -40,6 +41,7 @@ from bacalao.executors.sandbox import (
     check_target,
     prlimit_argv,
     probe_layout,
+    process_limit,
     sandbox_env,
     write_etc,
 )
@@ -70,7 +72,8 @@ class ShellExecutor:
     """Runs shell one-liners under ``prlimit … bwrap …``; one instance per node.
 
     ``state_dir`` holds the generated ``/etc`` files (a fresh temporary directory when ``None``);
-    ``pids_limit`` is ``RLIMIT_NPROC`` and ``tmp_bytes`` the size of ``/tmp`` and ``/dev/shm``.
+    ``pids_limit`` is ``RLIMIT_NPROC`` (and, on a root node, each execution's pids cgroup unless
+    ``use_cgroups`` is off) and ``tmp_bytes`` the size of ``/tmp`` and ``/dev/shm``.
     """
 
     engine_type = "shell"
@@ -85,7 +88,9 @@ class ShellExecutor:
         pids_limit: int | None = 1024,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        use_cgroups: bool = True,
     ) -> None:
+        self._use_cgroups = use_cgroups
         self._state_dir = state_dir
         self._bwrap, self._prlimit = bwrap, prlimit
         self._tmp_bytes, self._pids_limit = tmp_bytes, pids_limit
@@ -128,6 +133,7 @@ class ShellExecutor:
                 pids_limit=self._pids_limit,
                 disable_userns=_bwrap_has_disable_userns(self._bwrap),
                 layout=probe_layout(),
+                pids_cgroups=node_pids_cgroups() if self._use_cgroups else None,
             )
         return self._profile
 
@@ -153,11 +159,14 @@ class ShellExecutor:
         env = sandbox_env(req)
         self._running[req.execution_id] = None
         try:
-            with OutputCapture(
-                out_path, err_path, log=log, max_bytes=self._max_log_bytes
-            ) as capture:
+            with (
+                process_limit(self.profile(), req.execution_id) as prefix,
+                OutputCapture(
+                    out_path, err_path, log=log, max_bytes=self._max_log_bytes
+                ) as capture,
+            ):
                 ended = await run_process(
-                    argv,
+                    [*prefix, *argv],
                     env=env,
                     capture=capture,
                     timeout_s=req.timeout_s,
