@@ -303,5 +303,3 @@ async def test_a_fork_bomb_stops_at_the_process_limit(state_dir, tmp_path):
     cgroups = tight.profile().pids_cgroups
     if os.geteuid() == 0:
         assert cgroups is not None, "a root node must hold sandboxes in a pids cgroup"
-        cgroups.sweep()
-        assert not (cgroups.parent / "e-bomb").exists()

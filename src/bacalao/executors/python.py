@@ -169,6 +169,7 @@ class PythonExecutor:
         build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
         pip_config: PipHostConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        use_cgroups: bool = True,
     ) -> None:
         import sys
 
@@ -176,7 +177,7 @@ class PythonExecutor:
         self._python = python or getattr(sys, "_base_executable", None) or sys.executable
         self._sandbox = ShellExecutor(
             state_dir=self._state / "sandbox", bwrap=bwrap, prlimit=prlimit,
-            tmp_bytes=tmp_bytes, pids_limit=pids_limit,
+            tmp_bytes=tmp_bytes, pids_limit=pids_limit, use_cgroups=use_cgroups,
         )  # fmt: skip
         self._bwrap, self._prlimit = bwrap, prlimit
         self._max_log_bytes = max_log_bytes
@@ -310,7 +311,7 @@ class PythonExecutor:
             run_req, [f"{VENV_TARGET}/bin/python", "-B", "-s", RUNNER_TARGET, f"{JOB_TARGET}/spec"]
         )
         with (
-            process_limit(self._sandbox.profile(), req.execution_id) as prefix,
+            process_limit(self._sandbox.profile()) as prefix,
             OutputCapture(out_path, err_path, log=log_cb, max_bytes=self._max_log_bytes) as cap,
         ):
             ended = await run_process(
@@ -363,7 +364,7 @@ class PythonExecutor:
         command = ["/bin/sh", "-c", build_script(interp, bool(requirements.strip()))]
         log.info("building python venv for execution %s", req.execution_id)
         with (
-            process_limit(self._sandbox.profile(), f"{req.execution_id}-build") as prefix,
+            process_limit(self._sandbox.profile()) as prefix,
             OutputCapture(scratch / "build.out", scratch / "build.log") as capture,
         ):
             ended = await run_process(

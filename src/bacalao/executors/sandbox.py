@@ -80,16 +80,16 @@ class SandboxProfile:
 
 
 @contextlib.contextmanager
-def process_limit(profile: SandboxProfile, name: str) -> Iterator[list[str]]:
-    """The argv prefix that keeps execution ``name``'s whole process tree within
-    ``pids_limit`` in a pids cgroup, where the node makes them (see
+def process_limit(profile: SandboxProfile) -> Iterator[list[str]]:
+    """The argv prefix that keeps a run's whole process tree within ``pids_limit`` in a pids
+    cgroup of its own, where the node makes them (see
     :mod:`bacalao.executors.cgroups`); empty elsewhere, where ``prlimit --nproc`` does it."""
     if profile.pids_cgroups is None or not profile.pids_limit:
         yield []
         return
     if shutil.which(profile.prlimit) is None:  # the shell in front would hide the OSError
         raise FileNotFoundError(f"{profile.prlimit} not found")
-    with profile.pids_cgroups.joined(name, profile.pids_limit) as prefix:
+    with profile.pids_cgroups.joined(profile.pids_limit) as prefix:
         yield prefix
 
 

@@ -160,7 +160,7 @@ class ShellExecutor:
         self._running[req.execution_id] = None
         try:
             with (
-                process_limit(self.profile(), req.execution_id) as prefix,
+                process_limit(self.profile()) as prefix,
                 OutputCapture(
                     out_path, err_path, log=log, max_bytes=self._max_log_bytes
                 ) as capture,

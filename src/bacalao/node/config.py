@@ -39,6 +39,10 @@ class NodeConfig(BaseSettings):
     #: stored, as with Kubo's HashOnRead; blocks fetched from peers are always verified)
     verify_local_reads: bool = False
     heartbeat_timeout_s: float = 30.0
+    #: on a root node, hold each shell/python sandbox to its process limit with a pids cgroup
+    #: (root ignores RLIMIT_NPROC); a sparse job's start then waits ~10 ms for the kernel's
+    #: cgroup attach on cgroup v1
+    sandbox_pids_cgroup: bool = True
     #: fsync level of the jobstore: NORMAL survives a killed process (the promise), FULL also a
     #: power cut at the cost of one fsync per state change
     jobstore_sync: str = "NORMAL"

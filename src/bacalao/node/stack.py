@@ -31,8 +31,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def build_executors(names: list[str], state_dir: Path, node_id: str = "") -> ExecutorRegistry:
-    """The executors this node offers, by engine name (``node_id`` labels its containers)."""
+def build_executors(
+    names: list[str], state_dir: Path, node_id: str = "", *, pids_cgroups: bool = True
+) -> ExecutorRegistry:
+    """The executors this node offers, by engine name (``node_id`` labels its containers;
+    ``pids_cgroups``: a root node holds each sandbox in a pids cgroup)."""
     registry = ExecutorRegistry()
     for name in names:
         if name == "noop":
@@ -42,11 +45,11 @@ def build_executors(names: list[str], state_dir: Path, node_id: str = "") -> Exe
         elif name == "shell":
             from bacalao.executors.shell import ShellExecutor
 
-            registry.add(ShellExecutor(state_dir=state_dir / "shell"))
+            registry.add(ShellExecutor(state_dir=state_dir / "shell", use_cgroups=pids_cgroups))
         elif name == "python":
             from bacalao.executors.python import PythonExecutor
 
-            registry.add(PythonExecutor(state_dir=state_dir / "python"))
+            registry.add(PythonExecutor(state_dir=state_dir / "python", use_cgroups=pids_cgroups))
         elif name == "docker":
             from bacalao.executors.docker import DockerExecutor
 
@@ -180,7 +183,12 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
                 ccfg,
                 bus,
                 repo,
-                build_executors(config.engines, home / "state", node_id),
+                build_executors(
+                    config.engines,
+                    home / "state",
+                    node_id,
+                    pids_cgroups=config.sandbox_pids_cgroup,
+                ),
                 orchestrator_id=orch_id,
             )
             await node.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,12 @@ def _v1(tmp_path: Path) -> Path:
 
 def _v2(tmp_path: Path) -> Path:
     (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
     return tmp_path
+
+
+def _procs(path: Path, pids: str) -> None:
+    (path / "cgroup.procs").write_text(pids)  # what the kernel would list
 
 
 def test_only_a_root_node_makes_cgroups(tmp_path, monkeypatch):
@@ -37,15 +43,21 @@ def test_no_pids_controller_no_cgroups(tmp_path, root_user):
 
 
 @pytest.mark.parametrize("layout", [_v1, _v2])
-def test_an_execution_gets_its_own_limited_cgroup_and_it_goes_after(tmp_path, root_user, layout):
+def test_each_run_gets_a_limited_cgroup_of_its_own_reused_once_empty(tmp_path, root_user, layout):
     found = PidsCgroups.probe(layout(tmp_path))
-    assert found is not None and found.parent.name == "bacalao"
-    with found.joined("e-1", 64) as prefix:
-        path = found.parent / "e-1"
-        assert (path / "pids.max").read_text() == "64"
-        assert prefix == ["/bin/sh", "-c", JOIN, str(path / "cgroup.procs")]
-    # a fake cgroupfs keeps the files rmdir would refuse: the cgroup waits for a sweep
-    assert path in found._leftover
+    assert found is not None and found.parent.parent.name == "bacalao"
+    assert found.parent.name == str(os.getpid())  # one node process, its own slots
+    with found.joined(64) as first, found.joined(32) as second:
+        one, two = Path(first[3]).parent, Path(second[3]).parent
+        assert first == ["/bin/sh", "-c", JOIN, str(one / "cgroup.procs")]
+        assert one != two  # concurrent runs never share a cgroup
+        assert (one / "pids.max").read_text() == "64" and (two / "pids.max").read_text() == "32"
+        _procs(one, "4242\n")  # the first run's last process is still leaving
+    with found.joined(16) as third:
+        assert Path(third[3]).parent == two  # the empty one is reused, the busy one is not
+    _procs(one, "")
+    with found.joined(16) as fourth:
+        assert Path(fourth[3]).parent in (one, two)
 
 
 def test_v2_enables_the_controller_for_the_children(tmp_path, root_user):
@@ -57,14 +69,16 @@ def test_v2_enables_the_controller_for_the_children(tmp_path, root_user):
 
 def test_a_cgroup_that_cannot_be_made_runs_without_one(tmp_path, root_user, caplog):
     found = PidsCgroups(tmp_path / "nowhere" / "bacalao")
-    with found.joined("e-1", 64) as prefix:
+    with found.joined(64) as prefix:
         assert prefix == []
     assert "could not make a pids cgroup" in caplog.text
 
 
-def test_startup_sweeps_what_a_killed_node_left(tmp_path, root_user):
+def test_startup_sweeps_what_dead_nodes_left(tmp_path, root_user):
     root = _v1(tmp_path)
-    stale = root / "pids" / "bacalao" / "e-old"
-    stale.mkdir(parents=True)
+    dead = root / "pids" / "bacalao" / "999999999"
+    (dead / "slot-0").mkdir(parents=True)
+    alive = root / "pids" / "bacalao" / "1"  # pid 1 is always there
+    (alive / "slot-0").mkdir(parents=True)
     PidsCgroups.probe(root)
-    assert not stale.exists()
+    assert not dead.exists() and (alive / "slot-0").exists()
