@@ -56,6 +56,11 @@ class GroupCommit:
             self._later = loop.call_later(linger, self._flush)
         return future
 
+    def flush(self) -> None:
+        """Commit what is pending now (lingering writes included): on shutdown."""
+        if self._pending:
+            self._flush()
+
     def _flush(self) -> None:
         self._soon = False
         if self._later is not None:

@@ -112,6 +112,7 @@ class Orchestrator:
     async def close(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
+        self.commits.flush()  # a lingering write is not left behind
         if self._worker:
             self._worker.cancel()
         for t in list(self._tasks):

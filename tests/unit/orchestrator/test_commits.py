@@ -119,3 +119,11 @@ async def test_a_lingering_write_alone_commits_after_its_linger(store):
     await group.run(lambda: store.create_job(_job(0)), linger=0.02)
     assert loop.time() - start >= 0.015
     assert store.get_job("j-0").id == "j-0"
+
+
+async def test_flush_commits_a_lingering_write_at_once(store):
+    group = GroupCommit(store)
+    lingering = group.run(lambda: store.create_job(_job(0)).id, linger=60.0)
+    group.flush()
+    assert lingering.done() and await lingering == "j-0"
+    assert store.get_job("j-0").id == "j-0"
