@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -378,8 +379,12 @@ class ComputeNode:
         result = run.result
         assert result is not None
         try:
-            discards = run.job.task.publisher.discards
-            cid = "" if discards else await asyncio.to_thread(self._store_result, run, result)
+            if run.job.task.publisher.discards:
+                cid = ""
+            elif _small(result):
+                cid = self._store_result(run, result)  # a few KiB: cheaper than a thread hop
+            else:
+                cid = await asyncio.to_thread(self._store_result, run, result)
         except BacalaoError as e:
             await self._handle(Failed(eid, f"publishing the result failed: {e.message}"))
             return
@@ -461,6 +466,36 @@ def _finish(update: m.ExecutionUpdate, run: _Run) -> m.ExecutionUpdate:
             "metering": metering,
         }
     )
+
+
+#: A result this small is imported on the loop: hashing and storing a few KiB takes well under a
+#: millisecond, less than handing it to a thread and back (~0.3 ms here under load).
+SMALL_RESULT_BYTES = 64 << 10
+SMALL_RESULT_FILES = 8
+
+
+def _small(result: ExecutionResult) -> bool:
+    """Whether the result's streams and outputs are a handful of small files (a few stats)."""
+    total = 0
+    for path in (result.stdout_path, result.stderr_path):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    if result.outputs_dir is not None:
+        try:
+            with os.scandir(result.outputs_dir) as it:
+                for n, entry in enumerate(it):
+                    if n >= SMALL_RESULT_FILES or not entry.is_file(follow_symlinks=False):
+                        return False
+                    total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    return total <= SMALL_RESULT_BYTES
 
 
 def _network_of(job: Job) -> str:
