@@ -357,7 +357,10 @@ class ComputeNode:
                 labels={"bacalao.job": run.job.id, "bacalao.node": self.id},
                 content=content,
             )
-            await self._handle(RunStarted(eid, stimulus_id=f"start-{eid}"))
+            # "running" goes out on a task of its own while the engine starts; it still goes
+            # out first: tasks run in the order they are made, and a run's end is reported
+            # from a task made later (Publish)
+            self._spawn_act(self.state.handle(RunStarted(eid, stimulus_id=f"start-{eid}")))
             result = await executor.run(req)
         except asyncio.CancelledError:
             return
