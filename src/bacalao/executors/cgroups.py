@@ -58,7 +58,7 @@ class PidsCgroups:
                 made = cls(parent)
                 made.release(made.acquire(8))
             except OSError as e:
-                log.debug("no pids cgroups under %s: %s", parent, e)
+                log.debug("no pids cgroups under %s: %s", shared, e)
                 continue
             return made
         return None
