@@ -14,6 +14,7 @@ Elsewhere (a non-root node, no pids controller, a read-only cgroupfs) nothing ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -39,7 +40,6 @@ class PidsCgroups:
     def __init__(self, parent: Path) -> None:
         self.parent = parent
         self._free: list[Path] = []
-        self._busy: set[Path] = set()
         self._returned: list[Path] = []  # given back while processes were still leaving
         self._made = 0
 
@@ -77,12 +77,10 @@ class PidsCgroups:
         except OSError:
             self._free.append(path)
             raise
-        self._busy.add(path)
         return path
 
     def release(self, path: Path) -> None:
         """Give a run's cgroup back (it is reused once its last process has gone)."""
-        self._busy.discard(path)
         self._returned.append(path)
         self._reclaim()
 
@@ -156,11 +154,7 @@ def _parents(root: Path) -> Iterator[tuple[Path, bool]]:
         yield parent, False
 
 
-_PROBED: list[PidsCgroups | None] = []
-
-
+@functools.cache
 def node_pids_cgroups() -> PidsCgroups | None:
     """This process's pids cgroups, probed once."""
-    if not _PROBED:
-        _PROBED.append(PidsCgroups.probe())
-    return _PROBED[0]
+    return PidsCgroups.probe()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -87,8 +86,6 @@ def process_limit(profile: SandboxProfile) -> Iterator[list[str]]:
     if profile.pids_cgroups is None or not profile.pids_limit:
         yield []
         return
-    if shutil.which(profile.prlimit) is None:  # the shell in front would hide the OSError
-        raise FileNotFoundError(f"{profile.prlimit} not found")
     with profile.pids_cgroups.joined(profile.pids_limit) as prefix:
         yield prefix
 

@@ -133,7 +133,13 @@ class ShellExecutor:
                 pids_limit=self._pids_limit,
                 disable_userns=_bwrap_has_disable_userns(self._bwrap),
                 layout=probe_layout(),
-                pids_cgroups=node_pids_cgroups() if self._use_cgroups else None,
+                # no prlimit, no cgroup: the shell in front of it would hide the OSError that
+                # makes a missing prlimit the engine's failure (Unavailable), not the job's
+                pids_cgroups=(
+                    node_pids_cgroups()
+                    if self._use_cgroups and shutil.which(self._prlimit)
+                    else None
+                ),
             )
         return self._profile
 
