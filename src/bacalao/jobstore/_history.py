@@ -14,11 +14,6 @@ from bacalao.models.job_state import JobStateType
 LIST_HINT = "list jobs with: bacalao job list"
 
 
-def dumps(obj: object) -> str:
-    """Compact JSON, as stored in the spec/data/details columns."""
-    return jsonfast.dumps(obj)
-
-
 def _entry(
     kind: HistoryType,
     job_id: str,
@@ -140,7 +135,7 @@ def insert_event(conn: sqlite3.Connection, entry: dict[str, Any]) -> int:
                 entry["Type"],
                 event["Topic"],
                 event["Message"],
-                dumps(entry),
+                jsonfast.dumps(entry),
             ),
         )
     except sqlite3.IntegrityError:

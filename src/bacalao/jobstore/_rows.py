@@ -20,7 +20,6 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from bacalao import jsonfast
-from bacalao.jobstore._history import dumps
 from bacalao.models._wire import WireModel, _is_empty
 from bacalao.models.execution import Execution
 from bacalao.models.job import Job
@@ -121,7 +120,7 @@ def patched(text: str, changes: dict[str, Any]) -> str:
             wire.pop(key, None)
         else:
             wire[key] = value
-    out = dumps(wire)
+    out = jsonfast.dumps(wire)
     remember_wire(out, wire)
     return out
 

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bacalao import jsonfast
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Database
 from bacalao.jobstore._history import (
     LIST_HINT,
-    dumps,
     event_entry,
     execution_entry,
     history_of,
@@ -153,7 +153,7 @@ class SQLiteJobStore:
             }
         )
         wire_dict = stored.to_wire()
-        spec = dumps(wire_dict)
+        spec = jsonfast.dumps(wire_dict)
         remember_wire(spec, wire_dict)
         row = (
             stored.id,
@@ -359,7 +359,7 @@ class SQLiteJobStore:
                 update={"namespace": row[0], "revision": 1, "create_time": now, "modify_time": now}
             )
             wire_dict = stored.to_wire()
-            data = dumps(wire_dict)
+            data = jsonfast.dumps(wire_dict)
             remember_wire(data, wire_dict)
             try:
                 conn.execute(
