@@ -44,18 +44,19 @@ T = TypeVar("T")
 def _describe(exc: httpx.TransportError) -> str:
     import httpx
 
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
-    if isinstance(exc, httpx.TimeoutException):
-        return "no answer in time"
-    return str(exc) or type(exc).__name__
+    return _words(exc, httpx.ConnectError, httpx.TimeoutException)
 
 
 def _describe_plain(exc: _plain.TransportError) -> str:
     """The words :func:`_describe` has for the same failure under httpx."""
-    if isinstance(exc, _plain.ConnectFailed):
+    return _words(exc, _plain.ConnectFailed, _plain.TimedOut)
+
+
+def _words(exc: Exception, connect: type[Exception], timeout: type[Exception]) -> str:
+    """A transport failure in a few words, whichever HTTP stack raised it."""
+    if isinstance(exc, connect):
         return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
-    if isinstance(exc, _plain.TimedOut):
+    if isinstance(exc, timeout):
         return "no answer in time"
     return str(exc) or type(exc).__name__
 
