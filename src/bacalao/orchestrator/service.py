@@ -278,26 +278,12 @@ class Orchestrator:
         execution's published result."""
         job = self.store.get_job(job_id)
         if job.sharding is not None:
-            return self._sharded_results(job)
+            return self.stages.results(job)
         return [
             e.published_result
             for e in self.list_executions(job_id)
             if e.state is ES.COMPLETED and e.published_result and e.published_result.type
         ]
-
-    def _sharded_results(self, job: Job) -> list[PublishedResult]:
-        shards = self.stages.plan_of(job)
-        if shards is None or job.state_type is not JobStateType.COMPLETED:
-            return []
-        if job.reduce is not None:
-            reduce = [
-                e
-                for e in self.store.list_executions(job.id)
-                if e.shard_index == len(shards.shards) and e.state is ES.COMPLETED
-            ]
-            return [e.published_result for e in reduce[-1:] if e.published_result]
-        merged = self.stages.merged_of(job)
-        return [PublishedResult(Type="ipfs", Params={"CID": merged})] if merged else []
 
     async def wait(self, job_id: str, *, since_seq: int, timeout: float) -> int:
         """Long-poll: the newest history seq once it passes ``since_seq``, or at the timeout."""
@@ -399,28 +385,8 @@ class Orchestrator:
         nodes = self.nodes.snapshot(now, held=self.stages.held(job.id))
         plan = schedule(Snapshot(job, executions, nodes, now, slots, fatal))
         if shards is not None and plan.job_state is JobStateType.COMPLETED:
-            plan = self._after_shards(job, shards, executions, plan)
+            plan = self.stages.after_all_slots(job, shards, executions, plan)
         self._apply(job, plan, slots)
-        return plan
-
-    def _after_shards(self, job: Job, shards, executions: list[Execution], plan: Plan) -> Plan:  # type: ignore[no-untyped-def]
-        """All slots done: merge the shard outputs, then (if any) run the reduce stage."""
-        n = len(shards.shards)
-        if self.stages.merged_of(job) is None:
-            done = {
-                e.shard_index: (e.shard_index, e.result_cid, e.node_id)
-                for e in executions
-                if e.state is ES.COMPLETED and e.shard_index < n
-            }
-            self.stages.start_merge(job, [done[i] for i in range(n)])
-            plan.job_state = JobStateType.RUNNING
-            plan.message = f"merging {n} shard outputs"
-            return plan
-        if job.reduce is not None and not any(
-            e.shard_index == n and e.state is ES.COMPLETED for e in executions
-        ):
-            plan.job_state = JobStateType.RUNNING  # the reduce slot appears at the next pass
-            self.enqueue(job.id)
         return plan
 
     def _slots(self, job: Job) -> list[Requirements]:

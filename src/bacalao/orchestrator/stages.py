@@ -14,8 +14,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bacalao.errors import BacalaoError
+from bacalao.models.execution import Execution
 from bacalao.models.job import Job
+from bacalao.models.job_state import ExecutionStateType as ES
 from bacalao.models.job_state import JobStateType
+from bacalao.models.publisher import PublishedResult
+from bacalao.orchestrator.scheduler import Plan
 from bacalao.orchestrator.selection import Requirements
 from bacalao.orchestrator.sharding import (
     MERGE_TOPIC,
@@ -63,6 +67,44 @@ class Stages:
 
     def merged_of(self, job: Job) -> str | None:
         return self.merged.get(job.id)
+
+    def results(self, job: Job) -> list[PublishedResult]:
+        """A completed sharded job's result: the reduce stage's, else the merged CID."""
+        shards = self.plan_of(job)
+        if shards is None or job.state_type is not JobStateType.COMPLETED:
+            return []
+        if job.reduce is not None:
+            reduce = [
+                e
+                for e in self.orch.store.list_executions(job.id)
+                if e.shard_index == len(shards.shards) and e.state is ES.COMPLETED
+            ]
+            return [e.published_result for e in reduce[-1:] if e.published_result]
+        merged = self.merged_of(job)
+        return [PublishedResult(Type="ipfs", Params={"CID": merged})] if merged else []
+
+    def after_all_slots(
+        self, job: Job, shards: ShardPlan, executions: list[Execution], plan: Plan
+    ) -> Plan:
+        """Every slot done (the scheduler says Completed): merge the shard outputs, then (if
+        any) run the reduce stage; the job stays Running meanwhile."""
+        n = len(shards.shards)
+        if self.merged_of(job) is None:
+            done = {
+                e.shard_index: (e.shard_index, e.result_cid, e.node_id)
+                for e in executions
+                if e.state is ES.COMPLETED and e.shard_index < n
+            }
+            self.start_merge(job, [done[i] for i in range(n)])
+            plan.job_state = JobStateType.RUNNING
+            plan.message = f"merging {n} shard outputs"
+            return plan
+        if job.reduce is not None and not any(
+            e.shard_index == n and e.state is ES.COMPLETED for e in executions
+        ):
+            plan.job_state = JobStateType.RUNNING  # the reduce slot appears at the next pass
+            self.orch.enqueue(job.id)
+        return plan
 
     def slots(self, job: Job, plan: ShardPlan, base: Requirements) -> list[Requirements]:
         """One slot per shard, plus the reduce slot once the shards are merged."""
