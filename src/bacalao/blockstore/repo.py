@@ -129,13 +129,12 @@ class Repo:
         """Import a file or directory into the store and pin its root (like ``ipfs add``)."""
         from bacalao.ipld.importer import import_path
 
-        with self.lock.shared(), self._sink() as sink:
-            node = import_path(
+        return self._imported(
+            lambda sink: import_path(
                 path, profile, sink, hidden=hidden, workers=workers, progress=progress
-            )
-        if pin:
-            self._pin_trusted([node.cid])
-        return node
+            ),
+            pin=pin,
+        )
 
     def add_entries(
         self,
@@ -148,20 +147,15 @@ class Repo:
         :func:`~bacalao.ipld.importer.import_entries`) and pin its root."""
         from bacalao.ipld.importer import import_entries
 
-        with self.lock.shared(), self._sink() as sink:
-            node = import_entries(entries, profile, sink, hidden=hidden)
-        self._pin_trusted([node.cid])
-        return node
+        return self._imported(
+            lambda sink: import_entries(entries, profile, sink, hidden=hidden), pin=True
+        )
 
     def add_bytes(self, data: bytes, profile: ImportProfile, *, pin: bool = True) -> ImportedNode:
         """Import ``data`` as one file and pin its root."""
         from bacalao.ipld.importer import import_bytes
 
-        with self.lock.shared(), self._sink() as sink:
-            node = import_bytes(data, profile, sink)
-        if pin:
-            self._pin_trusted([node.cid])
-        return node
+        return self._imported(lambda sink: import_bytes(data, profile, sink), pin=pin)
 
     def add_stream(
         self,
@@ -175,8 +169,15 @@ class Repo:
         """Import everything left in ``stream`` as one file and pin its root."""
         from bacalao.ipld.importer import import_stream
 
+        return self._imported(
+            lambda sink: import_stream(stream, profile, sink, workers=workers, progress=progress),
+            pin=pin,
+        )
+
+    def _imported(self, build: Callable[[BlockStore], ImportedNode], *, pin: bool) -> ImportedNode:
+        """``build(sink)`` with gc held off and the blocks made durable, then its root pinned."""
         with self.lock.shared(), self._sink() as sink:
-            node = import_stream(stream, profile, sink, workers=workers, progress=progress)
+            node = build(sink)
         if pin:
             self._pin_trusted([node.cid])
         return node

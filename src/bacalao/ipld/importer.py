@@ -84,22 +84,10 @@ def import_path(
     directory whose size estimate passes the profile's threshold becomes a HAMT. A missing or
     unreadable path, or a special file (fifo, socket, device), raises :class:`InvalidInput`.
     """
-    bpath = os.fsencode(path)
-    try:
-        st = os.lstat(bpath)
-    except OSError as e:
-        raise fs_error(e, bpath) from None
     with FileImporter(
         profile, _put(sink), workers=workers, progress=progress, extents=_extents(sink)
     ) as importer:
-        walker = _Walker(importer, profile, sink, hidden)
-        try:
-            return walker.node(bpath, st.st_mode)
-        except RecursionError:
-            raise InvalidInput(
-                f"directory tree too deep: {os.fsdecode(bpath)}",
-                hint="import a less deeply nested tree",
-            ) from None
+        return _Walker(importer, profile, sink, hidden).root(path)
 
 
 def import_entries(
@@ -119,13 +107,8 @@ def import_entries(
         for name, source in entries:
             if isinstance(source, bytes):
                 nodes.append((name, importer.import_view(memoryview(source).cast("B"))))
-                continue
-            bpath = os.fsencode(source)
-            try:
-                st = os.lstat(bpath)
-            except OSError as e:
-                raise fs_error(e, bpath) from None
-            nodes.append((name, walker.node(bpath, st.st_mode)))
+            else:
+                nodes.append((name, walker.root(source)))
         return build_directory(nodes, profile, sink)
 
 
@@ -190,6 +173,21 @@ class _Walker:
         self.profile = profile
         self.sink = sink
         self.hidden = hidden
+
+    def root(self, path: str | os.PathLike[str] | bytes) -> ImportedNode:
+        """The tree at ``path``: a missing path or one nested too deep is InvalidInput."""
+        bpath = os.fsencode(path)
+        try:
+            st = os.lstat(bpath)
+        except OSError as e:
+            raise fs_error(e, bpath) from None
+        try:
+            return self.node(bpath, st.st_mode)
+        except RecursionError:
+            raise InvalidInput(
+                f"directory tree too deep: {os.fsdecode(bpath)}",
+                hint="import a less deeply nested tree",
+            ) from None
 
     def node(self, path: bytes, mode: int) -> ImportedNode:
         if stat.S_ISREG(mode):
