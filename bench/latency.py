@@ -204,6 +204,7 @@ def bench_shell(server: Server) -> None:
     from bacalao.executors.base import ExecutionRequest
     from bacalao.executors.sandbox import process_limit, sandbox_env
     from bacalao.executors.shell import ShellExecutor
+    from bacalao.node.config import NodeConfig
 
     print(f"shell: trivial job ({SHELL_N} samples each, alternated)", flush=True)
     if not (shutil.which("bwrap") and shutil.which("prlimit")):
@@ -212,7 +213,7 @@ def bench_shell(server: Server) -> None:
     tmp = server.dir / "shell-baseline"
     # the server's sandboxes join a pids cgroup each when it runs as root (unless turned off):
     # the baseline runs the very same way, so the difference is the job system's
-    cgroups = os.environ.get("BACALAO_SANDBOX_PIDS_CGROUP", "true").lower() not in ("0", "false")
+    cgroups = NodeConfig().sandbox_pids_cgroup  # BACALAO_SANDBOX_PIDS_CGROUP, read as serve does
     executor = ShellExecutor(state_dir=tmp / "state", use_cgroups=cgroups)
     req = ExecutionRequest(
         execution_id="bench", job_id="bench", engine_type="shell",

@@ -31,7 +31,7 @@ class GroupCommit:
         self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._soon = False
         self._later: asyncio.TimerHandle | None = None
-        #: batches committed and writes run, for tests and the bench's accounting
+        #: batches committed and writes run (what the tests check)
         self.batches = 0
         self.writes = 0
 
