@@ -13,6 +13,7 @@ from bacalao.client._base import (
     LONG_POLL_S,
     BaseClient,
     Call,
+    WaitAll,
     batches,
     parse_log_line,
     still_running,
@@ -20,7 +21,6 @@ from bacalao.client._base import (
 )
 from bacalao.client._client import _describe
 from bacalao.client._types import (
-    TERMINAL_JOB_STATES,
     JobDescription,
     LogLine,
     Page,
@@ -124,19 +124,11 @@ class AsyncClient(BaseClient):
         import asyncio
 
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        states: dict[str, str] = {}
-        pending = list(dict.fromkeys(job_ids))
-        while pending:
-            left = LONG_POLL_S if deadline is None else deadline - loop.time()
-            if left <= 0:
-                raise still_running(pending[0], timeout)
-            for part in batches(pending):
-                wait = min(LONG_POLL_S, left)
-                call = self._wait_all(part, timeout=wait)
-                states.update(await self._send(call, timeout=wait + self.timeout))
-            pending = [j for j in pending if states.get(j) not in TERMINAL_JOB_STATES]
-        return {j: states[j] for j in dict.fromkeys(job_ids)}
+        waiting = WaitAll(self, job_ids, timeout, loop.time())
+        while waiting.pending:
+            for call, limit in waiting.round(loop.time()):
+                waiting.states.update(await self._send(call, timeout=limit))
+        return waiting.result()
 
     async def get_job(self, job_id: str) -> Job:
         """The job with this ID (or unique ID prefix)."""

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from bacalao.client import _wire
-from bacalao.client._types import STREAMS, JobDescription, LogLine, Page, SubmitResult, WaitResult
+from bacalao.client._types import (
+    STREAMS,
+    TERMINAL_JOB_STATES,
+    JobDescription,
+    LogLine,
+    Page,
+    SubmitResult,
+    WaitResult,
+)
 from bacalao.errors import (
     BacalaoError,
     Conflict,
@@ -189,6 +197,39 @@ def still_running(job_id: str, timeout: float | None) -> BacalaoError:
         http_status=504,
         hint=f"it keeps running; check it with `bacalao job describe {job_id}`",
     )
+
+
+class WaitAll:
+    """The I/O-free part of ``wait_all``, for both clients: the long-polls of each round (one
+    per 1,000 jobs not yet terminal) until every job is, or the deadline passes."""
+
+    def __init__(
+        self, client: BaseClient, job_ids: Sequence[str], timeout: float | None, now: float
+    ) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.job_ids = list(dict.fromkeys(job_ids))
+        self.deadline = None if timeout is None else now + timeout
+        #: the newest state of each job, as the long-polls answered
+        self.states: dict[str, str] = {}
+
+    @property
+    def pending(self) -> list[str]:
+        return [j for j in self.job_ids if self.states.get(j) not in TERMINAL_JOB_STATES]
+
+    def round(self, now: float) -> list[tuple[Call[dict[str, str]], float]]:
+        """The next round's calls, each with its HTTP timeout; ``wait_timeout`` when the
+        deadline has passed with jobs still running."""
+        pending = self.pending
+        left = LONG_POLL_S if self.deadline is None else self.deadline - now
+        if left <= 0:
+            raise still_running(pending[0], self.timeout)
+        wait = min(LONG_POLL_S, left)
+        limit = wait + self.client.timeout
+        return [(self.client._wait_all(part, timeout=wait), limit) for part in batches(pending)]
+
+    def result(self) -> dict[str, str]:
+        return {j: self.states[j] for j in self.job_ids}
 
 
 class BaseClient:

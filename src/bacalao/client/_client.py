@@ -19,13 +19,13 @@ from bacalao.client._base import (
     LONG_POLL_S,
     BaseClient,
     Call,
+    WaitAll,
     batches,
     parse_log_line,
     still_running,
     tls_verify,
 )
 from bacalao.client._types import (
-    TERMINAL_JOB_STATES,
     JobDescription,
     LogLine,
     Page,
@@ -186,20 +186,11 @@ class Client(BaseClient):
     def wait_all(self, job_ids: Sequence[str], *, timeout: float | None = None) -> dict[str, str]:
         """Wait until every job is terminal; their final states by ID (one long-poll for up to
         1,000 jobs at a time). Raises a retryable ``wait_timeout`` error after ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        states: dict[str, str] = {}
-        pending = list(dict.fromkeys(job_ids))
-        while pending:
-            left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise still_running(pending[0], timeout)
-            for part in batches(pending):
-                wait = min(LONG_POLL_S, left)
-                states.update(
-                    self._send(self._wait_all(part, timeout=wait), timeout=wait + self.timeout)
-                )
-            pending = [j for j in pending if states.get(j) not in TERMINAL_JOB_STATES]
-        return {j: states[j] for j in dict.fromkeys(job_ids)}
+        waiting = WaitAll(self, job_ids, timeout, time.monotonic())
+        while waiting.pending:
+            for call, limit in waiting.round(time.monotonic()):
+                waiting.states.update(self._send(call, timeout=limit))
+        return waiting.result()
 
     def get_job(self, job_id: str) -> Job:
         """The job with this ID (or unique ID prefix)."""
