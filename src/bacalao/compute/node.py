@@ -21,7 +21,7 @@ from bacalao.compute import bidding
 from bacalao.compute.data import DataService
 from bacalao.compute.exchange import PeerFetcher
 from bacalao.compute.inputs import materialise, materialise_content
-from bacalao.compute.rundirs import RunDirs
+from bacalao.compute.rundirs import RESULT_OUTPUTS, RunDirs
 from bacalao.compute.state import (
     Accepted,
     CancelRequested,
@@ -42,6 +42,7 @@ from bacalao.executors.base import (
     ExecutionRequest,
     ExecutionResult,
     content_refs,
+    makes_own_run_dir,
     result_entries,
 )
 from bacalao.executors.registry import ExecutorRegistry
@@ -283,9 +284,9 @@ class ComputeNode:
     async def _on_logs(self, env: Envelope) -> Envelope:
         req = m.ExecutionLogs.from_envelope(env)
         run_dir = self.config.work_dir / "executions" / req.execution_id
-        if not run_dir.exists():
-            return m.LogsReply(found=False, done=True).to_envelope(self.id)
         ex = self.state.executions.get(req.execution_id)
+        if ex is None and not run_dir.exists():  # a run that wrote nothing may have no dir
+            return m.LogsReply(found=False, done=True).to_envelope(self.id)
         done = ex is None or ex.state.is_terminal
         out = await asyncio.to_thread(_read_logs, run_dir, req)
         return m.LogsReply(stdout=out[0], stderr=out[1], done=done).to_envelope(self.id)
@@ -321,7 +322,11 @@ class ComputeNode:
         try:
             getter = self.fetcher(run.peers)
             run.fetcher = getter
-            outputs = self.run_dirs.take(run.run_dir)
+            executor = self.executors.get(task.engine.type)
+            if makes_own_run_dir(executor) and not run.inputs:
+                outputs = run.run_dir.joinpath(*RESULT_OUTPUTS)
+            else:
+                outputs = self.run_dirs.take(run.run_dir)
             mounts, run.bytes_read = [], 0
             if run.inputs:  # a thread hop only where there is something to write out
                 mounts, run.bytes_read = await asyncio.to_thread(
@@ -331,7 +336,6 @@ class ComputeNode:
                     run.run_dir / "inputs",
                     allowed_paths=self.config.allowed_paths,
                 )
-            executor = self.executors.get(task.engine.type)
             refs = content_refs(executor, task.engine.params)
             content = (
                 await asyncio.to_thread(materialise_content, refs, getter, run.run_dir / "content")

@@ -164,6 +164,17 @@ def content_refs(executor: Executor, params: dict) -> dict[str, str]:
     return dict(refs(params)) if refs is not None else {}
 
 
+def makes_own_run_dir(executor: Executor) -> bool:
+    """Whether an engine makes the run directory itself, and only when it writes something.
+
+    The compute node makes ``<run_dir>/result/outputs`` before most engines start (a sandbox
+    mounts it). An executor that sets ``makes_own_run_dir = True`` (the noop engine) is handed
+    the paths alone and creates what it writes into: a job that writes nothing costs no
+    directories. The result is laid out (:func:`result_entries`) the same either way.
+    """
+    return bool(getattr(executor, "makes_own_run_dir", False))
+
+
 def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
     """Lay ``result_dir`` out as Bacalhau's result: ``outputs/``, ``stdout``, ``stderr``,
     ``exitCode``.

@@ -52,6 +52,8 @@ class NoopExecutor:
     """Runs nothing. ``clock`` measures ``wall_s`` (injectable, like every time source)."""
 
     engine_type = "noop"
+    #: the run directory is made only for what a job asks to be written (see base.py)
+    makes_own_run_dir = True
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -71,7 +73,10 @@ class NoopExecutor:
         """Write the asked stdout/stderr/outputs, sleep if asked, return the asked exit code."""
         params = self.validate(req.engine_params)
         started = self._clock()
-        out_path, err_path = ensure_run_dir(req)
+        if params.stdout or params.stderr or params.outputs:
+            out_path, err_path = ensure_run_dir(req)
+        else:
+            out_path, err_path = req.run_dir / STDOUT, req.run_dir / STDERR
         result = ExecutionResult(
             exit_code=None, stdout_path=out_path, stderr_path=err_path, outputs_dir=req.outputs_dir
         )

@@ -110,15 +110,16 @@ def test_formats():
 async def test_noop_succeeds_at_once(tmp_path):
     result = await NoopExecutor().run(request(tmp_path))
     assert result.ok and result.exit_code == 0 and result.error is None
-    assert result.read_stdout() == "" and result.outputs_dir.is_dir()
-    assert not result.stdout_path.exists()  # nothing printed, no file made
+    assert result.read_stdout() == ""
+    # nothing printed or written: no file and no directory made (makes_own_run_dir)
+    assert not result.stdout_path.exists() and not result.outputs_dir.exists()
 
 
 async def test_the_result_layout_adds_the_streams_an_engine_left_unmade(tmp_path):
     result = await NoopExecutor().run(request(tmp_path))
     layout = write_result_layout(result.stdout_path.parent, result)
     assert (layout / "stdout").read_bytes() == b"" and (layout / "stderr").read_bytes() == b""
-    assert (layout / "exitCode").read_text() == "0"
+    assert (layout / "exitCode").read_text() == "0" and (layout / "outputs").is_dir()
     assert result.metering["wall_s"] >= 0
 
 
