@@ -129,3 +129,28 @@ def test_the_blocking_client_against_a_real_server(tmp_path) -> None:  # type: i
             assert client.wait_all(ids, timeout=60) == dict.fromkeys(ids, "Completed")
     finally:
         server.stop()
+
+
+async def test_a_stream_of_batches_is_accepted_first_then_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches that keep coming are stored before any is evaluated (the API answers without
+    waiting behind placements), and the wait is bounded: with the stream never pausing, the
+    worker starts once BURST_MAX_WAIT_S has passed."""
+    from bacalao.models.parse import parse_job
+    from bacalao.orchestrator import service
+
+    monkeypatch.setattr(service, "BURST_QUIET_S", 60.0)  # the stream never counts as paused
+    monkeypatch.setattr(service, "BURST_MAX_WAIT_S", 0.5)
+    orch = stack.orchestrator
+    assert orch is not None
+    ids = []
+    for _ in range(3):
+        ids += [r.job_id for r in await orch.submit_jobs([parse_job(NOOP) for _ in range(5)])]
+    states = {orch.get_job(j).state_type.value for j in ids}
+    assert states == {"Pending"}
+    # a lone job is still placed in its own submission's transaction, burst or not
+    lone = await orch.submit_job(parse_job(NOOP))
+    assert orch.get_job(lone.job_id).state_type.value != "Pending"
+    jobs = await orch.wait_all(ids + [lone.job_id], timeout=30)
+    assert {j.state_type.value for j in jobs} == {"Completed"}

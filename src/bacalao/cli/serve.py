@@ -43,6 +43,7 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     from bacalao import __version__
     from bacalao.api.app import create_app
     from bacalao.api.datasets import serve_datasets
+    from bacalao.node.runtime import tune_gc_for_serving
     from bacalao.node.stack import start_stack
     from bacalao.orchestrator.datasets import Datasets
 
@@ -55,6 +56,7 @@ async def _serve(config) -> None:  # type: ignore[no-untyped-def]
     server = uvicorn.Server(
         uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", lifespan="off")
     )
+    tune_gc_for_serving()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -429,7 +429,9 @@ class ComputeNode:
             update = _finish(update, run)
             self._runs.pop(ins.execution_id, None)
             self.state.forget(ins.execution_id)
-            asyncio.get_running_loop().call_later(60, shutil.rmtree, run.run_dir / "inputs", True)
+            if run.inputs:
+                loop = asyncio.get_running_loop()
+                loop.call_later(60, shutil.rmtree, run.run_dir / "inputs", True)
         await self.bus.publish(
             subjects.orchestrator(self.orchestrator_id, subjects.ON_EXECUTION_UPDATE),
             update.to_envelope(self.id),

@@ -46,7 +46,7 @@ class Parsed(Generic[M]):
     Callers treat models as immutable (they ``model_copy``), so sharing one instance is safe.
     """
 
-    def __init__(self, model: type[M], limit: int = 8192) -> None:
+    def __init__(self, model: type[M], limit: int = 2048) -> None:
         self._model = model
         self._limit = limit
         self._items: dict[str, tuple[str, M]] = {}
@@ -76,13 +76,21 @@ class Committed:
         self.seqs: dict[str, int] = {}
 
     def put(self, model: Job | Execution, text: str, seq: int) -> None:
-        """Remember ``model`` as stored and ``seq`` as its job's newest (if newer)."""
+        """Remember ``model`` as stored and ``seq`` as its job's newest (if newer).
+
+        A job or execution that has ended is forgotten instead: what is in flight is what the
+        orchestrator reads again and again, and a server that keeps thousands of finished jobs'
+        models alive pays for them in every full garbage collection (hundreds of ms).
+        """
+        items: dict[str, Any]
         if isinstance(model, Job):
-            bounded_put(self.jobs, model.id, (model, text), self._limit)
-            job_id = model.id
+            items, job_id = self.jobs, model.id
         else:
-            bounded_put(self.executions, model.id, (model, text), self._limit)
-            job_id = model.job_id
+            items, job_id = self.executions, model.job_id
+        if model.is_terminal:
+            items.pop(model.id, None)
+        else:
+            bounded_put(items, model.id, (model, text), self._limit)
         self.seq(job_id, seq)
 
     def seq(self, job_id: str, seq: int) -> None:

@@ -79,3 +79,20 @@ def test_on_commit_runs_after_the_outermost_commit_only(tmp_path: Path) -> None:
         pass
     assert "never" not in seen
     db.close()
+
+
+def test_what_has_ended_is_read_from_the_file_again(exclusive: SQLiteJobStore) -> None:
+    """Finished jobs and executions leave the in-memory view (a long-running server would
+    otherwise keep every finished job's models alive); their reads still answer the same."""
+    exclusive.create_job(make_job("j-1"))
+    exclusive.create_execution(Execution(ID="e-1", JobID="j-1", NodeID="n"))
+    exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
+    assert set(exclusive._committed.jobs) == {"j-1"}
+    assert set(exclusive._committed.executions) == {"e-1"}
+    exclusive.update_execution("e-1", new_state=ExecutionStateType.FAILED, message="lost")
+    exclusive.update_job_state("j-1", JobStateType.FAILED, "gave up")
+    assert not exclusive._committed.jobs and not exclusive._committed.executions
+    with _from_file(exclusive) as other:
+        assert exclusive.get_job("j-1") == other.get_job("j-1")
+        assert exclusive.get_execution("e-1") == other.get_execution("e-1")
+        assert exclusive.last_seq("j-1") == other.last_seq("j-1") == 5
