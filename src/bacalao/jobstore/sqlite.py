@@ -350,14 +350,12 @@ class SQLiteJobStore:
         """See :meth:`JobStore.create_execution`."""
         now = self._now()
         with self._db.transaction(savepoint=False) as conn:
-            row = conn.execute(
-                "SELECT namespace FROM jobs WHERE id = ?", (execution.job_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"job {execution.job_id} not found", hint=LIST_HINT)
+            namespace = self._namespace_of(conn, execution.job_id)
             stored = execution.model_copy(
-                update={"namespace": row[0], "revision": 1, "create_time": now, "modify_time": now}
-            )
+                update={
+                    "namespace": namespace, "revision": 1, "create_time": now, "modify_time": now,
+                }
+            )  # fmt: skip
             wire_dict = stored.to_wire()
             data = jsonfast.dumps(wire_dict)
             remember_wire(data, wire_dict)
@@ -384,6 +382,16 @@ class SQLiteJobStore:
             self._after(stored, data, insert_event(conn, entry))
         self._executions.put(stored.id, data, stored)
         return stored
+
+    def _namespace_of(self, conn: sqlite3.Connection, job_id: str) -> str:
+        """A job's namespace (what its executions are filed under); NotFound if no such job."""
+        live = self._live(self._committed.jobs, job_id)
+        if live is not None:
+            return live[0].namespace
+        row = conn.execute("SELECT namespace FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
+        return str(row[0])
 
     def get_execution(self, execution_id: str) -> Execution:
         """See :meth:`JobStore.get_execution`."""
