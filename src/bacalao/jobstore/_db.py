@@ -6,7 +6,9 @@ process queue on the lock instead of sleeping in SQLite's busy handler; other pr
 ``busy_timeout``. Nested :meth:`Database.transaction` blocks are savepoints: an inner failure rolls
 back the inner block only. :meth:`Database.on_commit` runs a callback once the outermost block has
 committed (and never if the block it was registered in rolls back): how in-memory views of the
-stored rows stay exactly what was committed.
+stored rows stay exactly what was committed. :meth:`Database.stage` keeps what the open
+transaction wrote under a key, for reads inside that transaction; a savepoint that rolls back
+takes its own staged values back with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from bacalao.errors import Unavailable
 from bacalao.jobstore._schema import configure, create_schema
+
+_UNSET = object()
 
 
 class Database:
@@ -56,17 +60,43 @@ class Database:
         self._local.depth = 0
         self._local.after = []
         self._local.dirty = set()
+        self._local.staged = {}
+        self._local.journal = []  # (key, the value staged before) for savepoint rollbacks
         return conn
-
-    def mark_dirty(self, key: str) -> None:
-        """Note that this thread's open transaction wrote ``key`` (nothing outside one)."""
-        if self.in_transaction():
-            self._local.dirty.add(key)
 
     def is_dirty(self, key: str) -> bool:
         """Whether this thread's open transaction wrote ``key``: a view of what was committed
         must not answer for it until the transaction ends."""
         return key in getattr(self._local, "dirty", ())
+
+    def stage(self, key: str, value: object) -> None:
+        """Keep ``value`` as what this thread's open transaction wrote under ``key`` (and mark
+        ``key`` dirty); dropped when the transaction ends, taken back by a savepoint's
+        rollback. Outside a transaction, nothing is kept."""
+        if not self.in_transaction():
+            return
+        staged = self._local.staged
+        self._local.journal.append((key, staged.get(key, _UNSET)))
+        staged[key] = value
+        self._local.dirty.add(key)
+
+    def staged(self, key: str) -> object | None:
+        """What this thread's open transaction staged under ``key``, or None."""
+        return getattr(self._local, "staged", {}).get(key)
+
+    def _unstage(self, mark: int) -> None:
+        journal, staged = self._local.journal, self._local.staged
+        while len(journal) > mark:
+            key, before = journal.pop()
+            if before is _UNSET:
+                staged.pop(key, None)
+            else:
+                staged[key] = before
+
+    def _end(self) -> None:
+        self._local.dirty.clear()
+        self._local.staged.clear()
+        self._local.journal.clear()
 
     def in_transaction(self) -> bool:
         """True inside a :meth:`transaction` block on this thread."""
@@ -99,11 +129,12 @@ class Database:
             name = f"sp{depth}"
             conn.execute(f"SAVEPOINT {name}")
             self._local.depth = depth + 1
-            mark = len(after)
+            mark, staged_mark = len(after), len(self._local.journal)
             try:
                 yield conn
             except BaseException:
                 del after[mark:]
+                self._unstage(staged_mark)
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
                 raise
@@ -120,7 +151,7 @@ class Database:
             except BaseException:
                 self._local.depth = 0
                 after.clear()
-                self._local.dirty.clear()
+                self._end()
                 conn.execute("ROLLBACK")
                 raise
             self._local.depth = 0
@@ -128,7 +159,7 @@ class Database:
                 conn.execute("COMMIT")
             except BaseException:
                 after.clear()
-                self._local.dirty.clear()
+                self._end()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -136,7 +167,7 @@ class Database:
             after.clear()
             for callback in callbacks:
                 callback()
-            self._local.dirty.clear()
+            self._end()
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise Unavailable."""

@@ -117,18 +117,22 @@ class SQLiteJobStore:
 
     def _after(self, model: Job | Execution, text: str, seq: int) -> None:
         """Remember ``model`` as stored (and its job's newest ``seq``) once the transaction
-        commits; until then reads of it in this transaction go to the file."""
+        commits; until then reads of it in this transaction get it from the transaction's
+        staged rows (which a rolled-back savepoint takes back)."""
         if not self._exclusive:
             return
-        self._db.mark_dirty(model.id)
+        self._db.stage(model.id, (model, text))
         self._db.on_commit(lambda: self._committed.put(model, text, seq))
 
     def _live(self, items: dict[str, tuple[M, str]], key: str) -> tuple[M, str] | None:
-        """The committed model (and its stored JSON) by exact ID, when this store may answer
-        from memory: it is the only writer, and this transaction (if any) has not changed it."""
-        if self._exclusive and not self._db.is_dirty(key):
-            return items.get(key)
-        return None
+        """The model (and its stored JSON) by exact ID, when this store may answer from memory
+        (it is the only writer): as this transaction wrote it, else as committed. None: read
+        the file."""
+        if not self._exclusive:
+            return None
+        if self._db.is_dirty(key):
+            return self._db.staged(key)  # type: ignore[return-value]
+        return items.get(key)
 
     def _now(self) -> int:
         return int(self._clock())

@@ -96,3 +96,21 @@ def test_what_has_ended_is_read_from_the_file_again(exclusive: SQLiteJobStore) -
         assert exclusive.get_job("j-1") == other.get_job("j-1")
         assert exclusive.get_execution("e-1") == other.get_execution("e-1")
         assert exclusive.last_seq("j-1") == other.last_seq("j-1") == 5
+
+
+def test_reads_in_a_transaction_see_its_writes_and_lose_a_savepoints(
+    exclusive: SQLiteJobStore,
+) -> None:
+    exclusive.create_job(make_job("j-1"))
+    with exclusive.transaction():
+        exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
+        with pytest.raises(RuntimeError), exclusive.transaction():
+            exclusive.update_job_state("j-1", JobStateType.COMPLETED, "done")
+            assert exclusive.get_job("j-1").state_type is JobStateType.COMPLETED
+            raise RuntimeError("abort")
+        # the savepoint took its write back; the transaction's own write is still served
+        running = exclusive.get_job("j-1")
+        assert running.state_type is JobStateType.RUNNING
+    assert exclusive.get_job("j-1") == running
+    with _from_file(exclusive) as other:
+        assert other.get_job("j-1") == running
