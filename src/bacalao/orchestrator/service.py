@@ -51,8 +51,10 @@ LINGER_S = 0.005
 #: A stream of batch submissions is accepted first: the worker starts evaluating once no batch
 #: came for BURST_QUIET_S, or once it has waited BURST_MAX_WAIT_S, and then drains what is
 #: queued before it waits again. Accepting costs ~0.3 ms a job and running one ~1.5 ms, all on
-#: this loop: evaluating between the batches of a stream would make every client wait.
-BURST_QUIET_S = 0.02
+#: this loop: evaluating between the batches of a stream would make every client wait. The
+#: quiet time outlasts a client's pause between two requests, a collection or a slow commit
+#: (20 ms did not, now and then); a lone job is placed at once, whatever this says.
+BURST_QUIET_S = 0.05
 BURST_MAX_WAIT_S = 1.0
 
 
