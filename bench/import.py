@@ -16,8 +16,8 @@ measured in the same run:
 A full add has a floor the importer cannot go under: the disk must take the file's bytes. Each
 add row is therefore also divided by ``copy+fsync``, a plain copy of the file into the store's
 directory in 1 MiB writes and one fsync at the end (``dd bs=1M conv=fsync``), timed just before
-it (column ``x copy``). On a disk slower than about 1 GB/s that copy alone is more than the
-add target's 2.0 times hashlib's time.
+it (column ``x copy``). On a disk that writes slower than half of hashlib's speed (~0.55 GB/s
+here) that copy alone takes more than the add target's 2.0 times hashlib's time.
 
 The generated file (ChaCha20 keystream, cached under --dir) is read once first so that every
 measurement runs from the page cache. Hashing rows keep the best of --repeat runs (3), adds the
