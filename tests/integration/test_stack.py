@@ -177,3 +177,52 @@ async def test_a_data_dir_serves_one_process_at_a_time(stack) -> None:
 
     with pytest.raises(Conflict, match="in use by another bacalao process"):
         await start_stack(stack.config)
+
+
+async def _logs(orch, job_id: str, *, follow: bool = False) -> dict[str, bytes]:
+    out = {"stdout": b"", "stderr": b""}
+    async for chunk in orch.logs(job_id, follow=follow):
+        out[chunk.stream] += chunk.data
+    return out
+
+
+async def _gone(path, timeout: float = 10.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while path.exists() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    return not path.exists()
+
+
+async def test_a_published_run_keeps_no_directory_and_its_logs_come_from_the_result(
+    stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the result is in the store, the run directory would be a second copy of every
+    output: it goes, and the logs, whole (past the 2 KiB kept inline), are read from the
+    result's stdout and stderr files."""
+    from bacalao.compute import rundirs
+
+    monkeypatch.setattr(rundirs, "DISCARD_BATCH", 1)  # removed at once, not 32 at a time
+    orch = stack.orchestrator
+    text = "".join(f"line {i}\n" for i in range(1000))
+    params = {"Stdout": text, "Stderr": "warn\n", "Outputs": {"a.txt": "A"}}
+    res = await orch.submit_job(noop_job(Engine={"Type": "noop", "Params": params}))
+    assert (await wait_terminal(orch, res.job_id)).state_type is JS.COMPLETED
+    (ex,) = orch.list_executions(res.job_id)
+    assert ex.result_cid
+    assert await _gone(stack.computes[0].config.work_dir / "executions" / ex.id)
+    for follow in (False, True):
+        logs = await _logs(orch, res.job_id, follow=follow)
+        assert logs == {"stdout": text.encode(), "stderr": b"warn\n"}
+
+
+async def test_a_run_without_a_result_keeps_its_directory_for_its_logs(stack) -> None:
+    orch = stack.orchestrator
+    text = "x" * 5000
+    job = noop_job(Engine={"Type": "noop", "Params": {"Stdout": text}}, Publisher={"Type": "noop"})
+    res = await orch.submit_job(job)
+    assert (await wait_terminal(orch, res.job_id)).state_type is JS.COMPLETED
+    (ex,) = orch.list_executions(res.job_id)
+    assert not ex.result_cid
+    assert (stack.computes[0].config.work_dir / "executions" / ex.id).is_dir()
+    assert (await _logs(orch, res.job_id))["stdout"] == text.encode()

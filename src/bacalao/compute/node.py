@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from bacalao.compute.state import (
     RunSucceeded,
     StartRun,
 )
-from bacalao.errors import BacalaoError
+from bacalao.errors import BacalaoError, BlockNotFound, InvalidInput, NotFound
 from bacalao.executors.base import (
     ExecutionRequest,
     ExecutionResult,
@@ -46,6 +46,8 @@ from bacalao.executors.base import (
     result_entries,
 )
 from bacalao.executors.registry import ExecutorRegistry
+from bacalao.ipld.cid import CID
+from bacalao.ipld.exporter import cat, resolve
 from bacalao.ipld.profiles import resolve_profile
 from bacalao.models.execution import INLINE_OUTPUT_LIMIT, Metering, RunCommandResult
 from bacalao.models.input_source import InputSource
@@ -286,7 +288,13 @@ class ComputeNode:
         run_dir = self.config.work_dir / "executions" / req.execution_id
         ex = self.state.executions.get(req.execution_id)
         if ex is None and not run_dir.exists():  # a run that wrote nothing may have no dir
-            return m.LogsReply(found=False, done=True).to_envelope(self.id)
+            # a published run's directory is gone: its streams are files of its result
+            out = (
+                await asyncio.to_thread(_logs_of_result, self.repo, req) if req.result_cid else None
+            )
+            if out is None:
+                return m.LogsReply(found=False, done=True).to_envelope(self.id)
+            return m.LogsReply(stdout=out[0], stderr=out[1], done=True).to_envelope(self.id)
         done = ex is None or ex.state.is_terminal
         out = await asyncio.to_thread(_read_logs, run_dir, req)
         return m.LogsReply(stdout=out[0], stderr=out[1], done=done).to_envelope(self.id)
@@ -429,7 +437,11 @@ class ComputeNode:
             update = _finish(update, run)
             self._runs.pop(ins.execution_id, None)
             self.state.forget(ins.execution_id)
-            if run.inputs:
+            if ins.result_cid:
+                # the result is in the store, its streams included (logs are read from there):
+                # the run directory would be a second copy of every output
+                self.run_dirs.discard(run.run_dir)
+            elif run.inputs:  # no result: the directory keeps the run's only logs
                 loop = asyncio.get_running_loop()
                 loop.call_later(60, shutil.rmtree, run.run_dir / "inputs", True)
         await self.bus.publish(
@@ -520,6 +532,41 @@ def _need_of(job: Job) -> Need:
         memory=(res.memory_bytes if res and res.memory_bytes else DEFAULT_MEMORY),
         gpus=(res.gpu_count if res else 0) or 0,
     )
+
+
+def _logs_of_result(repo: Repo, req: m.ExecutionLogs) -> tuple[str, str] | None:
+    """The streams of a published result from the given offsets (``None``: this node's store
+    does not hold that result). Every block read is checked against its CID."""
+    try:
+        root = CID.decode(req.result_cid)
+        getter = repo.reader()
+        out = []
+        for name, offset in (("stdout", req.stdout_offset), ("stderr", req.stderr_offset)):
+            try:
+                file = resolve(getter, root, name)
+            except BlockNotFound:  # (a NotFound too) the result is not in this store
+                raise
+            except NotFound:  # a result without that stream
+                out.append("")
+                continue
+            out.append(_slice(cat(getter, file), offset, req.max_bytes).decode("latin-1"))
+    except (BlockNotFound, InvalidInput):
+        return None
+    return out[0], out[1]
+
+
+def _slice(chunks: Iterable[bytes], offset: int, limit: int) -> bytes:
+    """Bytes ``offset`` to ``offset + limit`` of a stream given as chunks."""
+    parts: list[bytes] = []
+    at = 0
+    for chunk in chunks:
+        end = at + len(chunk)
+        if end > offset:
+            parts.append(chunk[max(0, offset - at) :])
+            if sum(map(len, parts)) >= limit:
+                break
+        at = end
+    return b"".join(parts)[:limit]
 
 
 def _read_logs(run_dir: Path, req: m.ExecutionLogs) -> tuple[str, str]:

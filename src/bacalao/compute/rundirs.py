@@ -6,6 +6,11 @@ took ~0.3 ms on the loop thread, a measurable share of a trivial job's latency. 
 are kept ready under ``executions/.spare/``, made on a background thread; :meth:`RunDirs.take`
 renames one into place (~20 µs, atomic) and asks for another. Without a spare (a burst of runs)
 the tree is made directly, as before.
+
+A run whose result is in the block store leaves its directory behind (:meth:`RunDirs.discard`):
+it would be a second copy of every output. Such directories are removed on the same background
+thread, DISCARD_BATCH at a time (and the rest when the node stops), so the removal does not
+compete with every next run.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 RESULT_OUTPUTS = ("result", "outputs")
 SPARE_DIR = ".spare"
+DISCARD_BATCH = 32
 
 
 class RunDirs:
@@ -37,6 +43,7 @@ class RunDirs:
         self._names = itertools.count()
         self._pool: ThreadPoolExecutor | None = None
         self._filling = False
+        self._spent: list[Path] = []  # discarded run directories not removed yet
         # spares of an earlier process are not known to be whole: start afresh
         shutil.rmtree(self._spare_root, ignore_errors=True)
 
@@ -64,9 +71,24 @@ class RunDirs:
             if self._filling or len(self._ready) > self.low:
                 return
             self._filling = True
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="bacalao-rundirs")
-        self._pool.submit(self._fill)
+            pool = self._pool_locked()
+        pool.submit(self._fill)
+
+    def discard(self, run_dir: Path) -> None:
+        """Remove ``run_dir`` (and everything in it) later, with others, on the background
+        thread."""
+        with self._lock:
+            self._spent.append(run_dir)
+            if len(self._spent) < DISCARD_BATCH:
+                return
+            spent, self._spent = self._spent, []
+            pool = self._pool_locked()
+        pool.submit(_remove_all, spent)
+
+    def _pool_locked(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="bacalao-rundirs")
+        return self._pool
 
     def _fill(self) -> None:
         try:
@@ -86,11 +108,18 @@ class RunDirs:
                 self._filling = False
 
     def close(self) -> None:
-        """Stop filling and remove the spares."""
+        """Stop filling, remove the spares and the discarded directories."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
         with self._lock:
             self._ready.clear()
+            spent, self._spent = self._spent, []
+        _remove_all(spent)
         with contextlib.suppress(OSError):
             shutil.rmtree(self._spare_root)
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)

@@ -56,7 +56,11 @@ async def stream(
     while True:
         reply = await _fetch(orch, ex, offsets)
         if reply is None or not reply.found:
-            ex = orch.store.get_execution(ex.id)
+            fresh = orch.store.get_execution(ex.id)
+            if fresh.result_cid and not ex.result_cid:
+                ex = fresh  # published meanwhile: the node reads the rest from the result
+                continue
+            ex = fresh
             if ex.is_terminal or not follow:
                 for chunk in _stored(ex, offsets):
                     yield chunk
@@ -80,7 +84,10 @@ async def _fetch(orch: Orchestrator, ex: Execution, offsets: dict[str, int]) -> 
     if not ex.node_id:
         return None
     req = m.ExecutionLogs(
-        execution_id=ex.id, stdout_offset=offsets["stdout"], stderr_offset=offsets["stderr"]
+        execution_id=ex.id,
+        stdout_offset=offsets["stdout"],
+        stderr_offset=offsets["stderr"],
+        result_cid=ex.result_cid,
     )
     try:
         env = await orch.bus.request(

@@ -112,6 +112,8 @@ class ExecutionLogs(Message):
     stdout_offset: int = Field(default=0, alias="StdoutOffset")
     stderr_offset: int = Field(default=0, alias="StderrOffset")
     max_bytes: int = Field(default=1 << 20, alias="MaxBytes")
+    #: the execution's published result, where its streams are once the run directory is gone
+    result_cid: str = Field(default="", alias="ResultCID")
 
 
 class LogsReply(Message):

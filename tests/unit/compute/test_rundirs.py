@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bacalao.compute.rundirs import SPARE_DIR, RunDirs
+from bacalao.compute.rundirs import DISCARD_BATCH, SPARE_DIR, RunDirs
 
 
 def _wait_ready(dirs: RunDirs, n: int) -> None:
@@ -48,3 +48,20 @@ def test_spares_of_an_earlier_process_are_removed(tmp_path: Path) -> None:
     dirs = RunDirs(root, keep=1)
     assert not (root / SPARE_DIR / "7").exists()
     dirs.close()
+
+
+def test_discarded_run_dirs_go_in_batches_and_the_rest_at_close(tmp_path: Path) -> None:
+    root = tmp_path / "executions"
+    dirs = RunDirs(root, keep=0)
+    made = [dirs.take(root / f"e-{i}").parent.parent for i in range(DISCARD_BATCH + 3)]
+    for run_dir in made[:-1]:
+        (run_dir / "result" / "stdout").write_text("out")
+        dirs.discard(run_dir)
+    deadline = time.monotonic() + 10
+    while any(p.exists() for p in made[:DISCARD_BATCH]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(p.exists() for p in made[:DISCARD_BATCH])  # the first batch, on the thread
+    assert all(p.is_dir() for p in made[DISCARD_BATCH:])  # the rest wait for the next batch
+    dirs.close()
+    assert not any(p.exists() for p in made[:-1])  # close removes what was discarded
+    assert made[-1].is_dir()  # a run dir nobody discarded stays
