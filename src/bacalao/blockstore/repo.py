@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bacalao.blockstore.base import BlockStore, cid_for_multihash
 from bacalao.blockstore.fs import FsBlockStore, block_present, sync_filesystem
@@ -138,12 +138,12 @@ class Repo:
 
     def add_entries(
         self,
-        entries: list[tuple[str, bytes | Path]],
+        entries: list[tuple[str, Any]],
         profile: ImportProfile,
         *,
         hidden: bool = False,
     ) -> ImportedNode:
-        """Import a directory of named entries (bytes or paths; see
+        """Import a directory of named entries (bytes, paths or lists of entries; see
         :func:`~bacalao.ipld.importer.import_entries`) and pin its root."""
         from bacalao.ipld.importer import import_entries
 

@@ -164,6 +164,10 @@ def content_refs(executor: Executor, params: dict) -> dict[str, str]:
     return dict(refs(params)) if refs is not None else {}
 
 
+#: A result directory's entry: a file's bytes, a path on disk, or a directory of entries.
+Entry = bytes | Path | list[tuple[str, "Entry"]]
+
+
 def makes_own_run_dir(executor: Executor) -> bool:
     """Whether an engine makes the run directory itself, and only when it writes something.
 
@@ -183,34 +187,38 @@ def write_result_layout(result_dir: Path, result: ExecutionResult) -> Path:
     others are moved in. ``exitCode`` holds the decimal exit code with no newline, as Bacalhau
     writes it, and is absent when there is none (the node killed the job, or it never started).
     """
+    result_dir.mkdir(parents=True, exist_ok=True)
     for name, source in result_entries(result_dir, result):
         if isinstance(source, bytes):
             (result_dir / name).write_bytes(source)
+        elif isinstance(source, list):  # an empty directory, kept in memory
+            (result_dir / name).mkdir(exist_ok=True)
     if result.exit_code is None:
         (result_dir / EXIT_CODE_FILE).unlink(missing_ok=True)
     return result_dir
 
 
-def result_entries(result_dir: Path, result: ExecutionResult) -> list[tuple[str, bytes | Path]]:
+def result_entries(result_dir: Path, result: ExecutionResult) -> list[tuple[str, Entry]]:
     """Bacalhau's result as directory entries: the streams and ``outputs/`` moved into
-    ``result_dir`` where they are elsewhere, and what is not a file yet as bytes (``exitCode``,
-    a stream the engine never wrote). Importing these
-    (:meth:`~bacalao.blockstore.repo.Repo.add_entries`) gives the CID of importing
-    :func:`write_result_layout`'s directory, without writing the bytes out first."""
-    result_dir.mkdir(parents=True, exist_ok=True)
-    entries: list[tuple[str, bytes | Path]] = []
+    ``result_dir`` where they are elsewhere, and what the engine did not write as bytes
+    (``exitCode``, a stream never written) or ``[]`` (no ``outputs/``: an empty directory).
+    Importing these (:meth:`~bacalao.blockstore.repo.Repo.add_entries`) gives the CID of
+    importing :func:`write_result_layout`'s directory, without writing anything out first; a
+    result with nothing to move touches no directory."""
+    entries: list[tuple[str, Entry]] = []
     for name, src in ((STDOUT, result.stdout_path), (STDERR, result.stderr_path)):
         dst = result_dir / name
         if not _same(src, dst) and src.exists():
+            result_dir.mkdir(parents=True, exist_ok=True)
             shutil.move(src, dst)
         entries.append((name, dst if dst.exists() else b""))  # none: the engine printed nothing
     outputs = result_dir / OUTPUTS_DIR
     if result.outputs_dir is not None and not _same(result.outputs_dir, outputs):
         if result.outputs_dir.exists():
+            result_dir.mkdir(parents=True, exist_ok=True)
             shutil.move(result.outputs_dir, outputs)
         result.outputs_dir = outputs
-    outputs.mkdir(exist_ok=True)
-    entries.append((OUTPUTS_DIR, outputs))
+    entries.append((OUTPUTS_DIR, outputs if outputs.is_dir() else []))
     result.stdout_path, result.stderr_path = result_dir / STDOUT, result_dir / STDERR
     if result.exit_code is not None:
         entries.append((EXIT_CODE_FILE, str(result.exit_code).encode()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from bacalao.errors import InvalidInput
 from bacalao.ipld.directory import build_directory, build_symlink
@@ -91,25 +91,31 @@ def import_path(
 
 
 def import_entries(
-    entries: list[tuple[str, bytes | str | os.PathLike[str]]],
+    entries: list[tuple[str, Any]],
     profile: ImportProfile = DEFAULT,
     sink: BlockSink | None = None,
     *,
     hidden: bool = False,
 ) -> ImportedNode:
-    """A directory of named entries, each bytes (a file with them) or a path imported as
-    :func:`import_path` does; the same DAG as importing a directory laid out that way, without
-    writing it out first (a job's result: ``exitCode`` is a byte or two, its streams and
-    ``outputs/`` are files already)."""
+    """A directory of named entries, each bytes (a file with them), a path imported as
+    :func:`import_path` does, or a list of entries (a subdirectory; ``[]`` an empty one); the
+    same DAG as importing a directory laid out that way, without writing it out first (a job's
+    result: ``exitCode`` is a byte or two, its streams and ``outputs/`` are files already)."""
     with FileImporter(profile, _put(sink), extents=_extents(sink)) as importer:
         walker = _Walker(importer, profile, sink, hidden)
-        nodes: list[tuple[str, ImportedNode]] = []
-        for name, source in entries:
-            if isinstance(source, bytes):
-                nodes.append((name, importer.import_view(memoryview(source).cast("B"))))
-            else:
-                nodes.append((name, walker.root(source)))
-        return build_directory(nodes, profile, sink)
+
+        def directory(items: list[tuple[str, Any]]) -> ImportedNode:
+            nodes: list[tuple[str, ImportedNode]] = []
+            for name, source in items:
+                if isinstance(source, bytes):
+                    nodes.append((name, importer.import_view(memoryview(source).cast("B"))))
+                elif isinstance(source, list):
+                    nodes.append((name, directory(source)))
+                else:
+                    nodes.append((name, walker.root(source)))
+            return build_directory(nodes, profile, sink)
+
+        return directory(entries)
 
 
 def _put(sink: BlockSink | None) -> Put | None:

@@ -15,8 +15,15 @@ PROFILE = resolve_profile(None, 1)
 
 
 def _result(run: Path, *, stdout: bytes | None, stderr: bytes | None, exit_code: int | None,
-            outputs: dict[str, bytes], elsewhere: bool) -> ExecutionResult:  # fmt: skip
+            outputs: dict[str, bytes] | None, elsewhere: bool) -> ExecutionResult:  # fmt: skip
     base = run / ("engine" if elsewhere else "result")
+    if outputs is None:  # an engine that made no directory at all (the noop engine)
+        return ExecutionResult(
+            exit_code=exit_code,
+            stdout_path=base / "stdout",
+            stderr_path=base / "stderr",
+            outputs_dir=base / "outputs",
+        )
     (base / "outputs").mkdir(parents=True)
     for name, data in outputs.items():
         target = base / "outputs" / name
@@ -34,6 +41,7 @@ def _result(run: Path, *, stdout: bytes | None, stderr: bytes | None, exit_code:
 
 
 CASES = [
+    dict(stdout=None, stderr=None, exit_code=0, outputs=None, elsewhere=False),
     dict(stdout=None, stderr=None, exit_code=0, outputs={}, elsewhere=False),
     dict(stdout=b"hello\n", stderr=b"", exit_code=3, outputs={"a.txt": b"A"}, elsewhere=False),
     dict(stdout=b"x" * 300_000, stderr=None, exit_code=None, outputs={}, elsewhere=False),
@@ -60,4 +68,6 @@ def test_entries_give_the_cid_of_the_laid_out_directory(tmp_path, case):
     # the streams are where the logs are read from, and nothing else was written out
     assert parts.stdout_path == entries / "result" / "stdout"
     assert not (entries / "result" / "exitCode").exists()
+    if case["outputs"] is None:  # nothing to move: no directory was made
+        assert not (entries / "result").exists()
     shutil.rmtree(tmp_path)

@@ -13,7 +13,7 @@ from tests.unit.ipld import vectors
 from bacalao.errors import InvalidInput
 from bacalao.ipld import dagpb, unixfs
 from bacalao.ipld.cid import CID, RAW
-from bacalao.ipld.importer import import_bytes, import_path, import_stream
+from bacalao.ipld.importer import import_bytes, import_entries, import_path, import_stream
 from bacalao.ipld.profiles import PROFILES, parse_chunker, resolve_profile
 
 
@@ -241,3 +241,12 @@ def test_sink_order_children_first_in_a_tree(tmp_path: Path) -> None:
         seen.add(cid)
     assert sink.puts[-1][0] == root.cid
     assert len({c for c, _ in sink.puts}) == len(seen)
+
+
+def test_entries_nest_and_an_empty_list_is_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "a").write_bytes(b"x")
+    (tmp_path / "d" / "b").write_bytes(b"y")
+    (tmp_path / "d" / "c").write_bytes(b"z")
+    entries = [("a", b"x"), ("d", [("b", b"y"), ("c", tmp_path / "d" / "c"), ("e", [])])]
+    assert import_entries(entries).cid == import_path(tmp_path).cid
