@@ -545,7 +545,7 @@ def _logs_of_result(repo: Repo, req: m.ExecutionLogs) -> tuple[str, str] | None:
             try:
                 file = resolve(getter, root, name)
             except BlockNotFound:  # (a NotFound too) the result is not in this store
-                raise
+                return None
             except NotFound:  # a result without that stream
                 out.append("")
                 continue
@@ -558,14 +558,15 @@ def _logs_of_result(repo: Repo, req: m.ExecutionLogs) -> tuple[str, str] | None:
 def _slice(chunks: Iterable[bytes], offset: int, limit: int) -> bytes:
     """Bytes ``offset`` to ``offset + limit`` of a stream given as chunks."""
     parts: list[bytes] = []
-    at = 0
+    at = taken = 0
     for chunk in chunks:
-        end = at + len(chunk)
-        if end > offset:
-            parts.append(chunk[max(0, offset - at) :])
-            if sum(map(len, parts)) >= limit:
-                break
-        at = end
+        if taken >= limit:
+            break
+        if at + len(chunk) > offset:
+            part = chunk[max(0, offset - at) :]
+            parts.append(part)
+            taken += len(part)
+        at += len(chunk)
     return b"".join(parts)[:limit]
 
 
