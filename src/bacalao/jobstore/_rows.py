@@ -110,9 +110,12 @@ _WIRE: dict[str, dict[str, Any]] = {}
 _WIRE_LIMIT = 4096
 
 
-def remember_wire(text: str, wire: dict[str, Any]) -> None:
-    """Note that ``text`` is the JSON of ``wire`` (which nobody mutates afterwards)."""
+def stored_text(wire: dict[str, Any]) -> str:
+    """``wire`` as the JSON text a row stores, remembered with it for the row's next
+    :func:`patched` (nobody mutates ``wire`` afterwards)."""
+    text = jsonfast.dumps(wire)
     bounded_put(_WIRE, text, wire, _WIRE_LIMIT)
+    return text
 
 
 def patched(text: str, changes: dict[str, Any]) -> str:
@@ -128,9 +131,7 @@ def patched(text: str, changes: dict[str, Any]) -> str:
             wire.pop(key, None)
         else:
             wire[key] = value
-    out = jsonfast.dumps(wire)
-    remember_wire(out, wire)
-    return out
+    return stored_text(wire)
 
 
 _ADAPTERS: dict[tuple[type, str], TypeAdapter[Any]] = {}

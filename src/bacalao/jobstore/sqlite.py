@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bacalao import jsonfast
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Database
 from bacalao.jobstore._history import (
@@ -32,8 +31,8 @@ from bacalao.jobstore._rows import (
     Committed,
     Parsed,
     patched,
-    remember_wire,
     state_wire,
+    stored_text,
     validated,
     wire_of,
 )
@@ -156,9 +155,7 @@ class SQLiteJobStore:
                 "name": job.name or job.id,
             }
         )
-        wire_dict = stored.to_wire()
-        spec = jsonfast.dumps(wire_dict)
-        remember_wire(spec, wire_dict)
+        spec = stored_text(stored.to_wire())
         row = (
             stored.id,
             stored.namespace,
@@ -360,9 +357,7 @@ class SQLiteJobStore:
                     "namespace": namespace, "revision": 1, "create_time": now, "modify_time": now,
                 }
             )  # fmt: skip
-            wire_dict = stored.to_wire()
-            data = jsonfast.dumps(wire_dict)
-            remember_wire(data, wire_dict)
+            data = stored_text(stored.to_wire())
             try:
                 conn.execute(
                     "INSERT INTO executions (id, job_id, shard_index, node_id, desired_state,"
