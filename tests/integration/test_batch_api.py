@@ -138,10 +138,10 @@ async def test_a_stream_of_batches_is_accepted_first_then_run(
     waiting behind placements), and the wait is bounded: with the stream never pausing, the
     worker starts once BURST_MAX_WAIT_S has passed."""
     from bacalao.models.parse import parse_job
-    from bacalao.orchestrator import service
+    from bacalao.orchestrator import bursts
 
-    monkeypatch.setattr(service, "BURST_QUIET_S", 60.0)  # the stream never counts as paused
-    monkeypatch.setattr(service, "BURST_MAX_WAIT_S", 0.5)
+    monkeypatch.setattr(bursts, "BURST_QUIET_S", 60.0)  # the stream never counts as paused
+    monkeypatch.setattr(bursts, "BURST_MAX_WAIT_S", 0.5)
     orch = stack.orchestrator
     assert orch is not None
     ids = []

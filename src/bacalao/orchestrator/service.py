@@ -29,6 +29,7 @@ from bacalao.models.job_state import DesiredStateType, ExecutionStateType, JobSt
 from bacalao.models.node import NodeInfo
 from bacalao.models.publisher import PublishedResult
 from bacalao.orchestrator import logs as logstream
+from bacalao.orchestrator.bursts import BatchStream
 from bacalao.orchestrator.commits import GroupCommit
 from bacalao.orchestrator.nodes import NodeRegistry
 from bacalao.orchestrator.scheduler import Plan, Snapshot, schedule
@@ -48,14 +49,6 @@ EVALUATIONS_PER_BATCH = 64
 #: How long a write nobody waits for (a bid accepted, an execution running) may wait to commit
 #: with the next write, which is often the same execution's end.
 LINGER_S = 0.005
-#: A stream of batch submissions is accepted first: the worker starts evaluating once no batch
-#: came for BURST_QUIET_S, or once it has waited BURST_MAX_WAIT_S, and then drains what is
-#: queued before it waits again. Accepting costs ~0.3 ms a job and running one ~1.5 ms, all on
-#: this loop: evaluating between the batches of a stream would make every client wait. The
-#: quiet time outlasts a client's pause between two requests, a collection or a slow commit
-#: (20 ms did not, now and then); a lone job is placed at once, whatever this says.
-BURST_QUIET_S = 0.05
-BURST_MAX_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,8 +92,7 @@ class Orchestrator:
         self._tasks: set[asyncio.Task] = set()
         self._subs: list = []
         self._worker: asyncio.Task | None = None
-        self._burst_until = 0.0  # loop time a stream of batch submissions counts as paused
-        self._waiting_since: float | None = None  # when the worker began to wait for one
+        self._batches = BatchStream()  # batch submissions are accepted before evaluated
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -177,7 +169,7 @@ class Orchestrator:
         stored = await self.commits.run(store)
         results = []
         if len(stored) > 1:
-            self._burst_until = asyncio.get_running_loop().time() + BURST_QUIET_S
+            self._batches.batch_stored()
         for job, (_, warnings) in zip(stored, prepared, strict=True):
             if len(stored) > 1:
                 self.enqueue(job.id)
@@ -347,9 +339,9 @@ class Orchestrator:
     async def _work(self) -> None:
         while True:
             if self._queue.empty():
-                self._waiting_since = None  # drained: the next stream of batches may be waited for
+                self._batches.drained()
             batch = [await self._queue.get()]
-            await self._after_burst()
+            await self._batches.paused()
             while len(batch) < EVALUATIONS_PER_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             batch = [j for j in batch if j in self._queued]  # the rest were evaluated meanwhile
@@ -361,18 +353,6 @@ class Orchestrator:
                 log.exception("committing %d evaluations failed", len(batch))
                 for job_id in batch:
                     self.enqueue(job_id, delay=1.0)
-
-    async def _after_burst(self) -> None:
-        """Wait while batch submissions keep coming (see BURST_QUIET_S), up to
-        BURST_MAX_WAIT_S since the queue was last empty."""
-        loop = asyncio.get_running_loop()
-        while (left := self._burst_until - loop.time()) > 0:
-            if self._waiting_since is None:
-                self._waiting_since = loop.time()
-            left = min(left, self._waiting_since + BURST_MAX_WAIT_S - loop.time())
-            if left <= 0:
-                return
-            await asyncio.sleep(left)
 
     def _evaluate_all(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
