@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bacalao import jsonfast
+from bacalao.caches import bounded_put
 from bacalao.errors import InvalidInput
 
 P = TypeVar("P", bound="EngineParams")
@@ -52,9 +53,7 @@ def parse_params(model: type[P], engine: str, params: dict | None) -> P:
             return hit  # type: ignore[no-any-return]
     parsed = _parse(model, engine, params)
     if key is not None:
-        if len(_VALIDATED) >= _VALIDATED_LIMIT:
-            _VALIDATED.clear()
-        _VALIDATED[key] = parsed
+        bounded_put(_VALIDATED, key, parsed, _VALIDATED_LIMIT)
     return parsed
 
 

@@ -8,8 +8,8 @@
   of serialising the whole model again; :func:`state_wire`, :func:`wire_of` and
   :func:`validated` give the replaced keys their values exactly as the models would.
 
-Every cache here is bounded the same crude way (:func:`bounded_put`): a full one is emptied, and
-what it no longer holds is read from the file again.
+Every cache here is bounded the same crude way (:func:`bacalao.caches.bounded_put`): a full one
+is emptied, and what it no longer holds is read from the file again.
 """
 
 from __future__ import annotations
@@ -20,21 +20,12 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from bacalao import jsonfast
+from bacalao.caches import bounded_put
 from bacalao.models._wire import WireModel, _is_empty
 from bacalao.models.execution import Execution
 from bacalao.models.job import Job
 
 M = TypeVar("M", Job, Execution)
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def bounded_put(items: dict[K, V], key: K, value: V, limit: int) -> None:
-    """``items[key] = value``, emptying ``items`` first when it is full of other keys (safe
-    under the GIL without a lock; the callers' misses just read the file again)."""
-    if len(items) >= limit and key not in items:
-        items.clear()
-    items[key] = value
 
 
 class Parsed(Generic[M]):
