@@ -15,9 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from bacalao.errors import DecodeError
 from bacalao.ipld.cid import CID, DAG_PB, RAW
 from bacalao.ipld.imported import ExtentWriter, ImportedNode, Put, dagpb_cid
 from bacalao.ipld.profiles import ImportProfile
+from bacalao.ipld.varint import decode as _dec
 from bacalao.ipld.varint import encode as _enc
 
 #: Bytes read (and, with workers, hashed by one task) at a time: a whole number of chunks.
@@ -44,20 +46,13 @@ def pb_leaf_chunk(block: bytes | memoryview) -> tuple[int, int] | None:
     mv = memoryview(block)
     if len(mv) < 7 or mv[0] != 0x0A:
         return None
-    p = 1
-    while p < len(mv) and mv[p] & 0x80:  # skip the Data field's length
-        p += 1
-    p += 1
-    if bytes(mv[p : p + 3]) != b"\x08\x02\x12":
+    try:
+        _, p = _dec(mv, 1)  # past the Data field's length
+        if bytes(mv[p : p + 3]) != b"\x08\x02\x12":
+            return None
+        n, q = _dec(mv, p + 3)  # the chunk's length
+    except DecodeError:
         return None
-    n, shift, q = 0, 0, p + 3
-    while q < len(mv):
-        byte = mv[q]
-        n |= (byte & 0x7F) << shift
-        q += 1
-        if not byte & 0x80:
-            break
-        shift += 7
     head, tail = pb_leaf_affixes(n)
     if len(head) != q or len(mv) != q + n + len(tail) or bytes(mv[q + n :]) != tail:
         return None

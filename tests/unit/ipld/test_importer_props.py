@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bacalao.ipld import dagpb, unixfs
 from bacalao.ipld.cid import CID, RAW
-from bacalao.ipld.filedag import FileImporter
+from bacalao.ipld.filedag import FileImporter, pb_leaf_affixes, pb_leaf_chunk
 from bacalao.ipld.importer import import_bytes, import_stream, stream_reader
 from bacalao.ipld.profiles import PROFILES, ImportProfile
 
@@ -150,3 +150,14 @@ def test_all_sources_agree(
     assert sink.puts == ref.puts
     assert seen == sorted(seen)
     assert seen[-1:] == ([len(data)] if data else [])
+
+
+@given(st.binary(max_size=5000))
+def test_a_dag_pb_leaf_s_chunk_is_found_in_its_framing(chunk: bytes) -> None:
+    head, tail = pb_leaf_affixes(len(chunk))
+    block = head + chunk + tail
+    at, n = pb_leaf_chunk(block) or (-1, -1)
+    assert block[at : at + n] == chunk and n == len(chunk)
+    assert pb_leaf_chunk(block[:-1]) is None  # truncated
+    assert pb_leaf_chunk(block + b"\0") is None  # trailing bytes
+    assert pb_leaf_chunk(b"\x0a" + b"\xff" * 12) is None  # an over-long varint
