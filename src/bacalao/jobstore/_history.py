@@ -7,6 +7,7 @@ from typing import Any
 
 from bacalao import jsonfast
 from bacalao.errors import NotFound
+from bacalao.jobstore._schema import JOB_SEQ
 from bacalao.models._wire import str_map
 from bacalao.models.event import HistoryType, JobHistory, Topic
 from bacalao.models.job_state import JobStateType
@@ -121,15 +122,17 @@ def topic_for(state: JobStateType) -> str:
     )
 
 
-def insert_event(conn: sqlite3.Connection, entry: dict[str, Any]) -> int:
-    """Insert inside the caller's transaction; returns the entry's ``seq``."""
+def insert_event(
+    conn: sqlite3.Connection, entry: dict[str, Any], *, job_seq: int | None = None
+) -> int:
+    """Insert inside the caller's transaction; returns the entry's ``seq``. ``job_seq``: the
+    job's row key when the caller has it (else it is looked up by the entry's ``JobID``)."""
     event = entry["Event"]
     try:
         cur = conn.execute(
-            "INSERT INTO events (job_id, execution_id, time, type, topic, message, details)"
-            " VALUES (?,?,?,?,?,?,?)",
+            _INSERT_EVENT_BY_SEQ if job_seq is not None else _INSERT_EVENT,
             (
-                entry["JobID"],
+                entry["JobID"] if job_seq is None else job_seq,
                 entry.get("ExecutionID") or None,
                 entry["Time"],
                 entry["Type"],
@@ -143,6 +146,13 @@ def insert_event(conn: sqlite3.Connection, entry: dict[str, Any]) -> int:
     return int(cur.lastrowid or 0)
 
 
+_INSERT_EVENT = (
+    "INSERT INTO events (job_seq, execution_id, time, type, topic, message, details)"
+    f" VALUES ({JOB_SEQ},?,?,?,?,?,?)"
+)
+_INSERT_EVENT_BY_SEQ = _INSERT_EVENT.replace(JOB_SEQ, "?")
+
+
 def history_of(entry: dict[str, Any], seq: int) -> JobHistory:
     """The model of a stored entry."""
     return JobHistory.model_validate({**entry, "Seq": seq})
@@ -154,7 +164,7 @@ def read_events(
     """Entries with ``seq > since_seq`` (of one job, or all), in order."""
     sql, args = "SELECT seq, details FROM events WHERE seq > ?", [since_seq]
     if job_id is not None:
-        sql += " AND job_id = ?"
+        sql += f" AND job_seq = {JOB_SEQ}"
         args.append(job_id)
     sql += " ORDER BY seq"
     if limit is not None:

@@ -1,10 +1,18 @@
-"""The SQLite schema of the job store, and the connection settings every connection gets."""
+"""The SQLite schema of the job store, its migrations, and the connection settings every
+connection gets.
+
+Jobs and executions are keyed by an integer ``seq`` given in creation order; the tables that hang
+off a job (labels, versions, executions, history) refer to it by that ``seq``. IDs are random
+UUIDs, so an index on them takes each new row at a random page: keyed by ``seq``, new rows land at
+the end of every child index, and a commit writes a few pages instead of one per index and job
+(schema 2; schema 1 keyed the children by the job's ID, and a busy store slowed as it grew).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -12,7 +20,8 @@ CREATE TABLE IF NOT EXISTS store_meta (
     value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
-    id          TEXT PRIMARY KEY,
+    seq         INTEGER PRIMARY KEY,     -- creation order; what the other tables refer to
+    id          TEXT NOT NULL UNIQUE,
     namespace   TEXT NOT NULL,
     name        TEXT NOT NULL,
     type        TEXT NOT NULL,
@@ -29,24 +38,26 @@ CREATE INDEX IF NOT EXISTS jobs_modified ON jobs (modify_time, id);
 CREATE INDEX IF NOT EXISTS jobs_namespace ON jobs (namespace, create_time, id);
 
 CREATE TABLE IF NOT EXISTS job_labels (
-    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    key    TEXT NOT NULL,
-    value  TEXT NOT NULL,
-    PRIMARY KEY (job_id, key)
+    job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (job_seq, key)
 );
 CREATE INDEX IF NOT EXISTS job_labels_kv ON job_labels (key, value);
 
 CREATE TABLE IF NOT EXISTS job_versions (
-    job_id      TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    job_seq     INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
     version     INTEGER NOT NULL,
     create_time INTEGER NOT NULL,
     spec        TEXT NOT NULL,
-    PRIMARY KEY (job_id, version)
+    PRIMARY KEY (job_seq, version)
 );
 
 CREATE TABLE IF NOT EXISTS executions (
-    id            TEXT PRIMARY KEY,
-    job_id        TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    seq           INTEGER PRIMARY KEY,   -- creation order
+    id            TEXT NOT NULL UNIQUE,
+    job_seq       INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+    job_id        TEXT NOT NULL,
     shard_index   INTEGER NOT NULL,
     node_id       TEXT NOT NULL,
     desired_state TEXT NOT NULL,
@@ -56,21 +67,71 @@ CREATE TABLE IF NOT EXISTS executions (
     modify_time   INTEGER NOT NULL,
     data          TEXT NOT NULL          -- the whole Execution, bacalao wire JSON
 );
-CREATE INDEX IF NOT EXISTS executions_job ON executions (job_id, shard_index, create_time);
+CREATE INDEX IF NOT EXISTS executions_job ON executions (job_seq, shard_index, create_time);
 CREATE INDEX IF NOT EXISTS executions_node ON executions (node_id, compute_state);
 CREATE INDEX IF NOT EXISTS executions_state ON executions (compute_state);
 
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id       TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    job_seq      INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
     execution_id TEXT,                   -- NULL for job-level entries
     time         INTEGER NOT NULL,
     type         TEXT NOT NULL,          -- JobLevel | ExecutionLevel
     topic        TEXT NOT NULL,
     message      TEXT NOT NULL,
-    details      TEXT NOT NULL           -- the whole JobHistory entry, bacalao wire JSON
+    details      TEXT NOT NULL           -- the whole JobHistory entry (its JobID included)
 );
-CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_seq, seq);
+"""
+
+#: The job's ``seq`` from its ID, for a statement's parameter list (NULL for an unknown job,
+#: which the NOT NULL columns then refuse).
+JOB_SEQ = "(SELECT seq FROM jobs WHERE id = ?)"
+
+_JOB_COLUMNS = "id, namespace, name, type, state, version, revision, create_time, modify_time, spec"
+_EXECUTION_COLUMNS = (
+    "id, job_id, shard_index, node_id, desired_state, compute_state, revision, create_time,"
+    " modify_time, data"
+)
+_E_EXECUTION_COLUMNS = ", ".join("e." + c.strip() for c in _EXECUTION_COLUMNS.split(","))
+
+#: Schema 1 -> 2: every table rebuilt under its new keys, history ``seq``s kept (followers
+#: resume from them), in one transaction. Jobs and executions take their ``seq`` in creation order.
+_MIGRATE_1_TO_2 = f"""
+ALTER TABLE jobs RENAME TO jobs_v1;
+ALTER TABLE job_labels RENAME TO job_labels_v1;
+ALTER TABLE job_versions RENAME TO job_versions_v1;
+ALTER TABLE executions RENAME TO executions_v1;
+ALTER TABLE events RENAME TO events_v1;
+DROP INDEX IF EXISTS jobs_state;
+DROP INDEX IF EXISTS jobs_created;
+DROP INDEX IF EXISTS jobs_modified;
+DROP INDEX IF EXISTS jobs_namespace;
+DROP INDEX IF EXISTS job_labels_kv;
+DROP INDEX IF EXISTS executions_job;
+DROP INDEX IF EXISTS executions_node;
+DROP INDEX IF EXISTS executions_state;
+DROP INDEX IF EXISTS events_job;
+{DDL}
+INSERT INTO jobs ({_JOB_COLUMNS})
+    SELECT {_JOB_COLUMNS} FROM jobs_v1 ORDER BY create_time, id;
+INSERT INTO job_labels (job_seq, key, value)
+    SELECT j.seq, l.key, l.value FROM job_labels_v1 l JOIN jobs j ON j.id = l.job_id;
+INSERT INTO job_versions (job_seq, version, create_time, spec)
+    SELECT j.seq, v.version, v.create_time, v.spec FROM job_versions_v1 v
+    JOIN jobs j ON j.id = v.job_id;
+INSERT INTO executions (job_seq, {_EXECUTION_COLUMNS})
+    SELECT j.seq, {_E_EXECUTION_COLUMNS}
+    FROM executions_v1 e JOIN jobs j ON j.id = e.job_id ORDER BY e.create_time, e.id;
+INSERT INTO events (seq, job_seq, execution_id, time, type, topic, message, details)
+    SELECT e.seq, j.seq, e.execution_id, e.time, e.type, e.topic, e.message, e.details
+    FROM events_v1 e JOIN jobs j ON j.id = e.job_id ORDER BY e.seq;
+DROP TABLE events_v1;
+DROP TABLE executions_v1;
+DROP TABLE job_versions_v1;
+DROP TABLE job_labels_v1;
+DROP TABLE jobs_v1;
+UPDATE store_meta SET value = '2' WHERE key = 'schema_version';
 """
 
 
@@ -89,16 +150,58 @@ def configure(conn: sqlite3.Connection, *, synchronous: str, busy_timeout_ms: in
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables if missing (one transaction) and check the schema version."""
-    conn.executescript(
-        "BEGIN IMMEDIATE;"
-        + DDL
-        + "INSERT OR IGNORE INTO store_meta (key, value) "
-        + f"VALUES ('schema_version', '{SCHEMA_VERSION}');"
-        + "COMMIT;"
-    )
-    row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
-    if int(row[0]) > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"job store schema {row[0]} is newer than this bacalao ({SCHEMA_VERSION}); upgrade"
+    """Create the tables if missing, or bring an older schema up to date (one transaction
+    either way), and refuse a newer one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(conn)
+        if version is not None and version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"job store schema {version} is newer than this bacalao ({SCHEMA_VERSION});"
+                " upgrade bacalao"
+            )
+        if version == 1:
+            _migrate(conn, _MIGRATE_1_TO_2)
+        for statement in _statements(DDL):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
         )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The stored schema version; None for an empty file."""
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'"
+    ).fetchone()
+    if known is None:
+        return None
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _migrate(conn: sqlite3.Connection, script: str) -> None:
+    """Run a migration inside the open transaction. Foreign keys cannot be switched off inside
+    a transaction, so they are deferred to the commit, and checked before it."""
+    conn.execute("PRAGMA defer_foreign_keys = ON")
+    conn.execute("PRAGMA legacy_alter_table = ON")  # renames must not rewrite other tables
+    try:
+        for statement in _statements(script):
+            conn.execute(statement)
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"job store migration left {len(broken)} dangling references")
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script of plain DDL and DML (no ``;`` inside literals)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

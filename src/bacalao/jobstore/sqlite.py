@@ -36,6 +36,7 @@ from bacalao.jobstore._rows import (
     validated,
     wire_of,
 )
+from bacalao.jobstore._schema import JOB_SEQ
 from bacalao.jobstore.base import Clock, ExecutionStates, JobStates, iter_states
 from bacalao.models.event import JobHistory, Topic
 from bacalao.models.execution import ComputeState, DesiredState, Execution
@@ -51,7 +52,7 @@ _JOB_TERMINAL = tuple(s.value for s in JobStateType if s.is_terminal)
 _EXEC_TERMINAL = tuple(s.value for s in ExecutionStateType if s.is_terminal)
 _ORDER_COLUMNS = {"create_time": "create_time", "modify_time": "modify_time"}
 _FIXED_EXECUTION_FIELDS = {"id", "job_id", "revision", "create_time", "modify_time"}
-_EXEC_ORDER = " ORDER BY job_id, shard_index, create_time, id"
+_EXEC_ORDER = " ORDER BY job_seq, shard_index, create_time, id"
 _CHANGED_MEANWHILE = "it changed meanwhile: reload it and decide again"
 M = TypeVar("M", Job, Execution)
 
@@ -168,26 +169,26 @@ class SQLiteJobStore:
         )
         with self._db.transaction(savepoint=False) as conn:
             try:
-                conn.execute(
+                job_seq = conn.execute(
                     "INSERT INTO jobs (id, namespace, name, type, state, version, revision,"
                     " create_time, modify_time, spec) VALUES (?,?,?,?,?,1,1,?,?,?)",
                     row,
-                )
+                ).lastrowid
             except sqlite3.IntegrityError:
                 raise Conflict(f"job {job.id} already exists", hint="use a new ID") from None
             conn.execute(
-                "INSERT INTO job_versions (job_id, version, create_time, spec) VALUES (?,1,?,?)",
-                (stored.id, now, spec),
+                "INSERT INTO job_versions (job_seq, version, create_time, spec) VALUES (?,1,?,?)",
+                (job_seq, now, spec),
             )
             conn.executemany(
-                "INSERT INTO job_labels (job_id, key, value) VALUES (?,?,?)",
-                [(stored.id, k, v) for k, v in stored.labels.items()],
+                "INSERT INTO job_labels (job_seq, key, value) VALUES (?,?,?)",
+                [(job_seq, k, v) for k, v in stored.labels.items()],
             )
             entry = job_entry(
                 stored.id, "Pending", "Pending", message=message, topic=Topic.SUBMISSION,
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            self._after(stored, spec, insert_event(conn, entry))
+            self._after(stored, spec, insert_event(conn, entry, job_seq=job_seq))
         self._jobs.put(stored.id, spec, stored)
         return stored
 
@@ -252,7 +253,7 @@ class SQLiteJobStore:
             args.extend(states)
         for key, value in (labels or {}).items():
             where.append(
-                "EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id"
+                "EXISTS (SELECT 1 FROM job_labels l WHERE l.job_seq = jobs.seq"
                 " AND l.key = ? AND l.value = ?)"
             )
             args.extend((key, value))
@@ -319,7 +320,7 @@ class SQLiteJobStore:
     def job_versions(self, job_id: str) -> list[Job]:
         """See :meth:`JobStore.job_versions`."""
         rows = self._read().execute(
-            "SELECT spec FROM job_versions WHERE job_id = ? ORDER BY version", (job_id,)
+            f"SELECT spec FROM job_versions WHERE job_seq = {JOB_SEQ} ORDER BY version", (job_id,)
         )
         versions = [Job.model_validate_json(spec) for (spec,) in rows]
         if not versions:
@@ -360,11 +361,11 @@ class SQLiteJobStore:
             data = stored_text(stored.to_wire())
             try:
                 conn.execute(
-                    "INSERT INTO executions (id, job_id, shard_index, node_id, desired_state,"
-                    " compute_state, revision, create_time, modify_time, data)"
-                    " VALUES (?,?,?,?,?,?,1,?,?,?)",
+                    "INSERT INTO executions (job_seq, id, job_id, shard_index, node_id,"
+                    " desired_state, compute_state, revision, create_time, modify_time, data)"
+                    f" VALUES ({JOB_SEQ},?,?,?,?,?,?,1,?,?,?)",
                     (
-                        stored.id, stored.job_id, stored.shard_index, stored.node_id,
+                        stored.job_id, stored.id, stored.job_id, stored.shard_index, stored.node_id,
                         stored.desired_state.state_type.value, stored.state.value, now, now, data,
                     ),
                 )  # fmt: skip
@@ -492,7 +493,7 @@ class SQLiteJobStore:
         where: list[str] = []
         args: list[Any] = []
         if job_id is not None:
-            where.append("job_id = ?")
+            where.append(f"job_seq = {JOB_SEQ}")
             args.append(job_id)
         if node_id is not None:
             where.append("node_id = ?")
@@ -548,7 +549,7 @@ class SQLiteJobStore:
             return self._committed.seqs[job_id]
         row = (
             self._read()
-            .execute("SELECT MAX(seq) FROM events WHERE job_id = ?", (job_id,))
+            .execute(f"SELECT MAX(seq) FROM events WHERE job_seq = {JOB_SEQ}", (job_id,))
             .fetchone()
         )
         return int(row[0] or 0)

@@ -79,7 +79,7 @@ async def test_a_failed_commit_fails_every_write_of_the_batch(store, monkeypatch
     conn.execute("PRAGMA defer_foreign_keys = ON")
 
     def orphan_label() -> None:
-        conn.execute("INSERT INTO job_labels (job_id, key, value) VALUES ('nope', 'k', 'v')")
+        conn.execute("INSERT INTO job_labels (job_seq, key, value) VALUES (-1, 'k', 'v')")
 
     def good() -> str:
         conn.execute("PRAGMA defer_foreign_keys = ON")  # per transaction
