@@ -76,6 +76,9 @@ class SQLiteJobStore:
     ``exclusive`` promises that this object is the file's only writer (a node holds its data
     dir's lock): reads by ID and a job's newest history ``seq`` are then answered from what this
     object committed, without a query. Outside that promise every read goes to the file.
+
+    ``background_checkpoints`` copies the WAL back into the file on a thread of its own rather
+    than inside the commit that fills it (see :mod:`bacalao.jobstore._db`).
     """
 
     def __init__(
@@ -86,8 +89,14 @@ class SQLiteJobStore:
         synchronous: str = "FULL",
         busy_timeout_s: float = 30.0,
         exclusive: bool = False,
+        background_checkpoints: bool = False,
     ) -> None:
-        self._db = Database(path, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
+        self._db = Database(
+            path,
+            synchronous=synchronous,
+            busy_timeout_s=busy_timeout_s,
+            background_checkpoints=background_checkpoints,
+        )
         self.path = self._db.path
         self._clock = clock
         self._jobs = Parsed(Job)

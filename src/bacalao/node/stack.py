@@ -148,6 +148,7 @@ async def start_stack(config: NodeConfig, *, bus: Bus | None = None) -> Stack:
             clock=time.time_ns,
             synchronous=config.jobstore_sync,
             exclusive=True,  # the data dir lock makes this process its only writer
+            background_checkpoints=True,  # WAL copies off the loop's thread
         )
         stack.orchestrator = Orchestrator(
             store,

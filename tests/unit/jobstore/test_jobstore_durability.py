@@ -8,9 +8,11 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+from js_helpers import make_job
 
 from bacalao.jobstore import SQLiteJobStore
 from bacalao.models import ExecutionStateType, JobStateType
@@ -91,3 +93,33 @@ def test_kill_9_mid_stream_loses_no_acknowledged_write(tmp_path: Path, kill_afte
                 assert [h.job_state.new for h in history if h.job_state] == ["Pending", "Running"]
             else:
                 assert store.list_executions(job.id) == []
+
+
+def test_background_checkpoints_copy_the_log_back_off_the_writers_thread(tmp_path, monkeypatch):
+    import bacalao.jobstore._db as db_module
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_INTERVAL_S", 0.01)
+    path = tmp_path / "jobs.db"
+    store = SQLiteJobStore(path, synchronous="NORMAL", background_checkpoints=True)
+    writer = store._db.conn()
+    # commits copy the log back only as a bound, far past SQLite's 1,000 pages
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone() == (db_module.BOUND_PAGES,)
+    checkpointer = store._db._checkpointer
+    size = path.stat().st_size
+    with store.transaction():
+        for i in range(300):
+            store.create_job(make_job(f"j-{i:04d}", Labels={"k": "v"}))
+    deadline = time.monotonic() + 30
+    while checkpointer.runs == 0 or path.stat().st_size <= size:
+        assert time.monotonic() < deadline, "no checkpoint ran"
+        time.sleep(0.01)
+    store.close()
+    assert not checkpointer._thread.is_alive()
+    with SQLiteJobStore(path) as again:
+        assert len(again.list_jobs(limit=1000)) == 300
+
+
+def test_without_background_checkpoints_commits_checkpoint_as_sqlite_does(tmp_path):
+    with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        assert store._db._checkpointer is None
+        assert store._db.conn().execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
