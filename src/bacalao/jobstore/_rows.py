@@ -55,7 +55,8 @@ class Parsed(Generic[M]):
 
 
 class Committed:
-    """The newest committed job, execution and history ``seq`` by ID, as this process wrote them.
+    """The newest committed job, execution and history ``seq`` by ID (and each live job's row
+    key), as this process wrote them.
 
     Filled only by commit callbacks, so it never holds a write that rolled back.
     """
@@ -65,6 +66,8 @@ class Committed:
         self.jobs: dict[str, tuple[Job, str]] = {}  # ID -> (model, its stored JSON)
         self.executions: dict[str, tuple[Execution, str]] = {}
         self.seqs: dict[str, int] = {}
+        #: job ID -> its row key, for the jobs that have not ended
+        self.job_seqs: dict[str, int] = {}
 
     def put(self, model: Job | Execution, text: str, seq: int) -> None:
         """Remember ``model`` as stored and ``seq`` as its job's newest (if newer).
@@ -80,9 +83,14 @@ class Committed:
             items, job_id = self.executions, model.job_id
         if model.is_terminal:
             items.pop(model.id, None)
+            if items is self.jobs:
+                self.job_seqs.pop(model.id, None)
         else:
             bounded_put(items, model.id, (model, text), self._limit)
         self.seq(job_id, seq)
+
+    def job_seq(self, job_id: str, row_key: int) -> None:
+        bounded_put(self.job_seqs, job_id, row_key, self._limit)
 
     def seq(self, job_id: str, seq: int) -> None:
         if seq > self.seqs.get(job_id, 0):

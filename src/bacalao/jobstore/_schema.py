@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 
+from bacalao.models.job_state import ExecutionStateType
+
 SCHEMA_VERSION = 2
 
-DDL = """
+#: What an execution that has not ended satisfies, written out (a partial index is used only by
+#: queries whose WHERE clause repeats its own, literals included).
+EXECUTION_LIVE = "compute_state NOT IN ({})".format(
+    ", ".join(f"'{s.value}'" for s in ExecutionStateType if s.is_terminal)
+)
+
+DDL = f"""
 CREATE TABLE IF NOT EXISTS store_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -68,8 +76,8 @@ CREATE TABLE IF NOT EXISTS executions (
     data          TEXT NOT NULL          -- the whole Execution, bacalao wire JSON
 );
 CREATE INDEX IF NOT EXISTS executions_job ON executions (job_seq, shard_index, create_time);
-CREATE INDEX IF NOT EXISTS executions_node ON executions (node_id, compute_state);
-CREATE INDEX IF NOT EXISTS executions_state ON executions (compute_state);
+-- only the executions that have not ended: a small index, cheap to keep up to date
+CREATE INDEX IF NOT EXISTS executions_live ON executions (node_id) WHERE {EXECUTION_LIVE};
 
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -7,7 +7,7 @@ the outermost block exits): a returned value is an acknowledged, durable write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -101,11 +101,17 @@ class JobStore(Protocol):
         expected_state: ExecutionStates | None = None,
         stimulus_id: str = "",
         details: dict[str, str] | None = None,
+        via: Sequence[tuple[ExecutionStateType, str]] = (),
         **fields: Any,
     ) -> Execution:
         """Change an execution's compute state (checked), desired state, and/or other fields
         (``node_id``, ``run_output``, ``result_cid``, ``metering``…); bump its revision; record
-        state changes and messages in the history."""
+        state changes and messages in the history.
+
+        ``via``: compute states, each with its message, that the execution passes through first,
+        in order, on the way to ``new_state`` (which it needs). Each is checked and recorded as a
+        change of its own (its own revision), as if written by a call of its own in the same
+        transaction; the row is written once."""
         ...
 
     def list_executions(

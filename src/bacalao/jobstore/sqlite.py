@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from bacalao.jobstore._rows import (
     validated,
     wire_of,
 )
-from bacalao.jobstore._schema import JOB_SEQ
+from bacalao.jobstore._schema import EXECUTION_LIVE, JOB_SEQ
 from bacalao.jobstore.base import Clock, ExecutionStates, JobStates, iter_states
 from bacalao.models.event import JobHistory, Topic
 from bacalao.models.execution import ComputeState, DesiredState, Execution
@@ -53,6 +53,13 @@ _EXEC_TERMINAL = tuple(s.value for s in ExecutionStateType if s.is_terminal)
 _ORDER_COLUMNS = {"create_time": "create_time", "modify_time": "modify_time"}
 _FIXED_EXECUTION_FIELDS = {"id", "job_id", "revision", "create_time", "modify_time"}
 _EXEC_ORDER = " ORDER BY job_seq, shard_index, create_time, id"
+_INSERT_EXECUTION = (
+    "INSERT INTO executions (job_seq, id, job_id, shard_index, node_id, desired_state,"
+    " compute_state, revision, create_time, modify_time, data)"
+    f" VALUES ({JOB_SEQ},?,?,?,?,?,?,1,?,?,?)"
+)
+_INSERT_EXECUTION_BY_SEQ = _INSERT_EXECUTION.replace(JOB_SEQ, "?")
+_SEQ_KEY = "seq:"  # staged under this prefix and the job's ID: its row key
 _CHANGED_MEANWHILE = "it changed meanwhile: reload it and decide again"
 M = TypeVar("M", Job, Execution)
 
@@ -133,6 +140,15 @@ class SQLiteJobStore:
         self._db.stage(model.id, (model, text))
         self._db.on_commit(lambda: self._committed.put(model, text, seq))
 
+    def _job_seq(self, job_id: str) -> int | None:
+        """The job's row key, when this store may answer from memory; None: look it up."""
+        if not self._exclusive:
+            return None
+        key = _SEQ_KEY + job_id
+        if self._db.is_dirty(key):
+            return self._db.staged(key)  # type: ignore[return-value]
+        return self._committed.job_seqs.get(job_id)
+
     def _live(self, items: dict[str, tuple[M, str]], key: str) -> tuple[M, str] | None:
         """The model (and its stored JSON) by exact ID, when this store may answer from memory
         (it is the only writer): as this transaction wrote it, else as committed. None: read
@@ -197,6 +213,9 @@ class SQLiteJobStore:
                 stored.id, "Pending", "Pending", message=message, topic=Topic.SUBMISSION,
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
+            if self._exclusive:
+                self._db.stage(_SEQ_KEY + stored.id, job_seq)
+                self._db.on_commit(lambda: self._committed.job_seq(stored.id, job_seq))
             self._after(stored, spec, insert_event(conn, entry, job_seq=job_seq))
         self._jobs.put(stored.id, spec, stored)
         return stored
@@ -322,7 +341,7 @@ class SQLiteJobStore:
                 topic=topic_for(new_state), revision=updated.revision, now=now,
                 stimulus_id=stimulus_id, details=details,
             )  # fmt: skip
-            self._after(updated, spec, insert_event(conn, entry))
+            self._after(updated, spec, insert_event(conn, entry, job_seq=self._job_seq(job_id)))
         self._jobs.put(job_id, spec, updated)
         return updated
 
@@ -368,14 +387,14 @@ class SQLiteJobStore:
                 }
             )  # fmt: skip
             data = stored_text(stored.to_wire())
+            job_seq = self._job_seq(stored.job_id)
             try:
                 conn.execute(
-                    "INSERT INTO executions (job_seq, id, job_id, shard_index, node_id,"
-                    " desired_state, compute_state, revision, create_time, modify_time, data)"
-                    f" VALUES ({JOB_SEQ},?,?,?,?,?,?,1,?,?,?)",
+                    _INSERT_EXECUTION_BY_SEQ if job_seq is not None else _INSERT_EXECUTION,
                     (
-                        stored.job_id, stored.id, stored.job_id, stored.shard_index, stored.node_id,
-                        stored.desired_state.state_type.value, stored.state.value, now, now, data,
+                        stored.job_id if job_seq is None else job_seq, stored.id, stored.job_id,
+                        stored.shard_index, stored.node_id, stored.desired_state.state_type.value,
+                        stored.state.value, now, now, data,
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
@@ -388,7 +407,7 @@ class SQLiteJobStore:
                 message=message or f"execution created for shard {stored.shard_index}{where}",
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            self._after(stored, data, insert_event(conn, entry))
+            self._after(stored, data, insert_event(conn, entry, job_seq=job_seq))
         self._executions.put(stored.id, data, stored)
         return stored
 
@@ -434,20 +453,37 @@ class SQLiteJobStore:
         expected_state: ExecutionStates | None = None,
         stimulus_id: str = "",
         details: dict[str, str] | None = None,
+        via: Sequence[tuple[ExecutionStateType, str]] = (),
         **fields: Any,
     ) -> Execution:
         """See :meth:`JobStore.update_execution`."""
         bad = set(fields) - (set(Execution.model_fields) - _FIXED_EXECUTION_FIELDS)
         if bad:
             raise TypeError(f"update_execution cannot set {sorted(bad)}")
+        if via and new_state is None:
+            raise TypeError("update_execution passes through `via` on its way to a new_state")
         what = f"execution {execution_id}"
         with self._db.transaction(savepoint=False) as conn:
             current, text = self._execution_row(conn, execution_id)
             state = current.state
             _expect(state, {ExecutionStateType(s) for s in iter_states(expected_state)}, what)
             now = self._now()
-            changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
-            wire: dict[str, Any] = {"Revision": current.revision + 1, "ModifyTime": now}
+            # each state passed through: checked, and recorded as a change of its own
+            entries, revision = [], current.revision
+            for step, step_message in via:
+                step = ExecutionStateType(step)
+                check_transition(state, step, what=what)
+                revision += 1
+                entries.append(
+                    self._execution_entry(
+                        current, (state.value, step.value), step_message, revision, now,
+                        stimulus_id=stimulus_id,
+                    )
+                )  # fmt: skip
+                state = step
+            revision += 1
+            changes: dict[str, Any] = {"revision": revision, "modify_time": now}
+            wire: dict[str, Any] = {"Revision": revision, "ModifyTime": now}
             # Only caller-given fields need validating; the states are typed already.
             base = current
             if fields:
@@ -468,7 +504,6 @@ class SQLiteJobStore:
                 wire["DesiredState"] = state_wire(desired_state.value, message)
                 desired_changed = True
             updated = base.model_copy(update=changes)
-            seq = 0
             data = patched(text, wire)
             conn.execute(
                 "UPDATE executions SET node_id = ?, shard_index = ?, desired_state = ?,"
@@ -481,15 +516,35 @@ class SQLiteJobStore:
             if change or desired_changed or message:
                 if not message and desired_changed:
                     message = f"desired state {updated.desired_state.state_type.value}"
-                entry = execution_entry(
-                    updated.job_id, execution_id, updated.node_id, change, message=message,
-                    topic=Topic.EXECUTION, revision=updated.revision, now=now,
-                    stimulus_id=stimulus_id, details=details,
+                entries.append(
+                    self._execution_entry(
+                        updated, change, message, updated.revision, now,
+                        stimulus_id=stimulus_id, details=details,
+                    )
                 )  # fmt: skip
-                seq = insert_event(conn, entry)
+            job_seq = self._job_seq(updated.job_id)
+            seq = 0
+            for entry in entries:
+                seq = insert_event(conn, entry, job_seq=job_seq)
             self._after(updated, data, seq)
         self._executions.put(execution_id, data, updated)
         return updated
+
+    @staticmethod
+    def _execution_entry(
+        ex: Execution,
+        change: tuple[str, str] | None,
+        message: str,
+        revision: int,
+        now: int,
+        *,
+        stimulus_id: str,
+        details: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return execution_entry(
+            ex.job_id, ex.id, ex.node_id, change, message=message, topic=Topic.EXECUTION,
+            revision=revision, now=now, stimulus_id=stimulus_id, details=details,
+        )  # fmt: skip
 
     def list_executions(
         self,
@@ -518,9 +573,9 @@ class SQLiteJobStore:
     def in_progress_executions(self) -> list[Execution]:
         """See :meth:`JobStore.in_progress_executions`."""
         rows = self._read().execute(
-            f"SELECT data FROM executions WHERE compute_state NOT IN ({_marks(_EXEC_TERMINAL)})"
-            + _EXEC_ORDER,
-            _EXEC_TERMINAL,
+            # the live index: a restart reads what is running, not all history
+            f"SELECT data FROM executions INDEXED BY executions_live WHERE {EXECUTION_LIVE}"
+            + _EXEC_ORDER
         )
         return [Execution.model_validate_json(data) for (data,) in rows]
 

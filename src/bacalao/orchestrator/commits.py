@@ -30,42 +30,29 @@ class GroupCommit:
         self.store = store
         self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._soon = False
-        self._later: asyncio.TimerHandle | None = None
         #: batches committed and writes run (what the tests check)
         self.batches = 0
         self.writes = 0
 
-    def run(self, write: Callable[[], T], *, linger: float = 0.0) -> asyncio.Future[T]:
+    def run(self, write: Callable[[], T]) -> asyncio.Future[T]:
         """Run ``write()`` in the next batch; the future holds its result once committed, or
-        its exception (the commit's, if the batch's commit fails).
-
-        ``linger`` (seconds) lets a write nobody waits for ride with the next one instead of
-        paying for a commit of its own: it commits with the next batch that another write
-        starts, or after ``linger`` at the latest. A fast job's "bid accepted" and "running"
-        commit together with its "completed". Writes keep their order either way.
+        its exception (the commit's, if the batch's commit fails). Writes keep their order.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((write, future))
-        if self._soon:
-            return future
-        if linger <= 0:
+        if not self._soon:
             self._soon = True
             loop.call_soon(self._flush)
-        elif self._later is None:
-            self._later = loop.call_later(linger, self._flush)
         return future
 
     def flush(self) -> None:
-        """Commit what is pending now (lingering writes included): on shutdown."""
+        """Commit what is pending now: on shutdown."""
         if self._pending:
             self._flush()
 
     def _flush(self) -> None:
         self._soon = False
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
         batch, self._pending = self._pending, []
         if not batch:
             return

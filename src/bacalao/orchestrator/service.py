@@ -31,6 +31,7 @@ from bacalao.models.publisher import PublishedResult
 from bacalao.orchestrator import logs as logstream
 from bacalao.orchestrator.bursts import BatchStream
 from bacalao.orchestrator.commits import GroupCommit
+from bacalao.orchestrator.news import BidAccepted, Held, News, progress
 from bacalao.orchestrator.nodes import NodeRegistry
 from bacalao.orchestrator.scheduler import Plan, Snapshot, schedule
 from bacalao.orchestrator.selection import Requirements
@@ -46,9 +47,13 @@ IdSource = Callable[[str], str]
 #: Jobs the evaluation worker takes off its queue for one group commit at most (~0.5 ms each:
 #: the loop, and the API on it, is never held up for long).
 EVALUATIONS_PER_BATCH = 64
-#: How long a write nobody waits for (a bid accepted, an execution running) may wait to commit
-#: with the next write, which is often the same execution's end.
-LINGER_S = 0.005
+#: How long an execution's start, which nobody waits for, is held to be written with its next
+#: news, which is often its end (see :mod:`.news`).
+HOLD_S = 0.005
+#: The same for a bid's acceptance. Any news from the node implies it, and the node's start comes
+#: many loop turns after its answer when many jobs are placed at once; written on its own after
+#: this, for an execution the node queues.
+BID_HOLD_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class Orchestrator:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._changed: dict[str, asyncio.Event] = {}
+        #: news of executions held to be written with their next (see :mod:`.news`)
+        self._held = Held(lambda eid, news: self.spawn(self._write_news(eid, news)))
         self._tasks: set[asyncio.Task] = set()
         self._subs: list = []
         self._worker: asyncio.Task | None = None
@@ -114,7 +121,9 @@ class Orchestrator:
     async def close(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
-        self.commits.flush()  # a lingering write is not left behind
+        for eid, news in self._held.take_all().items():  # held news is not left behind
+            self.commits.run(partial(self._apply_news, eid, news))
+        self.commits.flush()
         if self._worker:
             self._worker.cancel()
         for t in list(self._tasks):
@@ -487,21 +496,16 @@ class Orchestrator:
             reply = m.BidReply.from_envelope(env)
         except BacalaoError as e:
             reply = m.BidReply(accepted=False, reason=f"node unreachable: {e.message}")
-        # An accepted bid changes nothing anyone waits for: it rides with the node's next news.
-        await self.commits.run(
-            partial(self._record_bid, ex, reply), linger=LINGER_S if reply.accepted else 0.0
-        )
+        if reply.accepted:  # changes nothing anyone waits for: it rides with the node's news
+            self._held.hold(ex.id, BidAccepted(ex.node_id), BID_HOLD_S)
+            return
+        await self.commits.run(partial(self._record_decline, ex, reply))
 
-    def _record_bid(self, ex: Execution, reply: m.BidReply) -> None:
+    def _record_decline(self, ex: Execution, reply: m.BidReply) -> None:
         current = self.store.get_execution(ex.id)
         if current.state is not ES.ASK_FOR_BID:
             return  # the node's own updates overtook the reply, or it was cancelled meanwhile
-        if reply.accepted:
-            self.store.update_execution(
-                ex.id, new_state=ES.BID_ACCEPTED, message=f"bid accepted by {ex.node_id}"
-            )
-        else:
-            self._finish(current, ES.FAILED, f"{ex.node_id} declined: {reply.reason}", True)
+        self._finish(current, ES.FAILED, f"{ex.node_id} declined: {reply.reason}", True)
         self.touch(ex.job_id)
 
     async def _cancel(self, execution_id: str, reason: str) -> None:
@@ -521,6 +525,7 @@ class Orchestrator:
             self.enqueue(ex.job_id)
 
     def _finish(self, ex: Execution, state: ES, message: str, retryable: bool, **fields) -> None:  # type: ignore[no-untyped-def]
+        """End ``ex`` (``fields``: what else the store writes, ``via`` included)."""
         self.store.update_execution(
             ex.id, new_state=state, message=message, retryable=retryable, **fields
         )
@@ -531,30 +536,30 @@ class Orchestrator:
     async def _on_update(self, env: Envelope) -> None:
         u = m.ExecutionUpdate.from_envelope(env)
         self.nodes.heard_from(u.node_id, self.clock())
-        # Its steps commit together; "running" rides with the next write (often "completed").
-        linger = LINGER_S if u.state == ES.RUNNING.value else 0.0
-        await self.commits.run(partial(self._apply_update, u), linger=linger)
+        if u.state == ES.RUNNING.value:  # rides with the next write, often "completed"
+            self._held.hold(u.execution_id, u, HOLD_S)
+            return
+        await self._write_news(u.execution_id, [*self._held.take(u.execution_id), u])
 
-    def _apply_update(self, u: m.ExecutionUpdate) -> None:
+    async def _write_news(self, execution_id: str, news: list[News]) -> None:
+        await self.commits.run(partial(self._apply_news, execution_id, news))
+
+    def _apply_news(self, execution_id: str, news: list[News]) -> None:
+        """Write what the execution's news (in order) does to it, in one row write."""
         try:
-            ex = self.store.get_execution(u.execution_id)
+            ex = self.store.get_execution(execution_id)
         except BacalaoError:
             return
-        if ex.is_terminal or ex.node_id != u.node_id:
-            return
-        new = ES(u.state)
-        if ex.state in (ES.NEW, ES.ASK_FOR_BID) and new is not ES.FAILED:
-            if ex.state is ES.NEW:
-                self.store.update_execution(ex.id, new_state=ES.ASK_FOR_BID)
-            self.store.update_execution(
-                ex.id, new_state=ES.BID_ACCEPTED, message=f"bid accepted by {ex.node_id}"
-            )
-        if new is ES.RUNNING:
-            if ex.state is not ES.RUNNING:
-                self.store.update_execution(ex.id, new_state=ES.RUNNING, message="running")
+        done = progress(ex.state, ex.node_id, news)
+        u = done.final
+        if u is None:
+            if done.steps:
+                (state, message), via = done.steps[-1], done.steps[:-1]
+                self.store.update_execution(ex.id, new_state=state, message=message, via=via)
                 self.touch(ex.job_id)
             return
-        fields = {}
+        new = ES(u.state)
+        fields: dict[str, Any] = {"via": done.steps}
         if u.run_output is not None:
             fields["run_output"] = u.run_output
         if u.metering is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from js_helpers import FakeClock, make_job
 
+from bacalao.errors import NotFound
 from bacalao.jobstore import SQLiteJobStore
 from bacalao.jobstore._db import Database
 from bacalao.models.execution import Execution
@@ -114,3 +115,21 @@ def test_reads_in_a_transaction_see_its_writes_and_lose_a_savepoints(
     assert exclusive.get_job("j-1") == running
     with _from_file(exclusive) as other:
         assert other.get_job("j-1") == running
+
+
+def test_a_rolled_back_jobs_row_key_is_never_used_for_another(exclusive: SQLiteJobStore) -> None:
+    # SQLite hands a rolled-back row's key to the next row: history must follow the job's ID.
+    with exclusive.transaction():
+        with pytest.raises(ValueError), exclusive.transaction():
+            exclusive.create_job(make_job("j-gone"))
+            raise ValueError("roll this savepoint back")
+        exclusive.create_job(make_job("j-kept"))
+        exclusive.create_execution(Execution(ID="e-1", JobID="j-kept", NodeID="n"))
+        exclusive.update_job_state("j-kept", JobStateType.RUNNING, "placed")
+    with pytest.raises(NotFound):
+        exclusive.update_job_state("j-gone", JobStateType.RUNNING, "placed")
+    exclusive.update_execution("e-1", new_state=ExecutionStateType.ASK_FOR_BID)
+    with _from_file(exclusive) as other:
+        assert [h.job_id for h in other.events(None)] == ["j-kept"] * 4
+        assert [e.id for e in other.list_executions("j-kept")] == ["e-1"]
+        assert other.list_executions("j-gone") == []

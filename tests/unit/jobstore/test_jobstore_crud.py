@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -313,3 +315,53 @@ def test_last_seq_follows_the_history(store: SQLiteJobStore) -> None:
     store.append_event("j-1", "news")
     assert store.last_seq("j-1") == store.events("j-1")[-1].seq > first
     assert store.last_seq("j-none") == 0
+
+
+def _stored_rows(path: Path) -> tuple[list[tuple], list[dict]]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT * FROM executions").fetchall()
+        events = [json.loads(d) for (d,) in conn.execute("SELECT details FROM events ORDER BY seq")]
+    finally:
+        conn.close()
+    return rows, events
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_passing_through_states_stores_what_one_call_a_state_would(
+    tmp_path: Path, exclusive: bool
+) -> None:
+    def run(name: str, one_call: bool) -> tuple[list[tuple], list[dict]]:
+        path = tmp_path / f"{name}.db"
+        with SQLiteJobStore(path, clock=FakeClock(step=0), exclusive=exclusive) as s:
+            s.create_job(make_job("j-1"))
+            s.create_execution(make_execution("e-1", node_id="n-1"))
+            s.update_execution("e-1", new_state=E.ASK_FOR_BID)
+            final = {"message": "exit 0", "result_cid": "bafyresult", "retryable": False}
+            with s.transaction():
+                if one_call:
+                    s.update_execution(
+                        "e-1",
+                        new_state=E.COMPLETED,
+                        via=[(E.BID_ACCEPTED, "bid accepted"), (E.RUNNING, "running")],
+                        **final,
+                    )
+                else:
+                    s.update_execution("e-1", new_state=E.BID_ACCEPTED, message="bid accepted")
+                    s.update_execution("e-1", new_state=E.RUNNING, message="running")
+                    s.update_execution("e-1", new_state=E.COMPLETED, **final)
+            assert s.get_execution("e-1").revision == 5
+        return _stored_rows(path)
+
+    assert run("one", one_call=True) == run("each", one_call=False)
+
+
+def test_passing_through_states_is_checked_step_by_step(store: SQLiteJobStore) -> None:
+    store.create_job(make_job("j-1"))
+    store.create_execution(make_execution("e-1"))
+    with pytest.raises(Conflict, match="cannot go from New to Running"):
+        store.update_execution("e-1", new_state=E.COMPLETED, via=[(E.RUNNING, "")])
+    with pytest.raises(TypeError, match="on its way to a new_state"):
+        store.update_execution("e-1", via=[(E.ASK_FOR_BID, "")])
+    assert store.get_execution("e-1").revision == 1
+    assert len(store.events("j-1")) == 2  # submitted, created: nothing of the refused calls

@@ -1,5 +1,5 @@
-"""GroupCommit: the writes of one loop turn commit once; each fails alone; lingering writes ride
-with the next batch. Runs over the real SQLite job store's transactions."""
+"""GroupCommit: the writes of one loop turn commit once; each fails alone; a flush commits what
+is pending at once. Runs over the real SQLite job store's transactions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sqlite3
 import pytest
 
 from bacalao.jobstore.sqlite import SQLiteJobStore
-from bacalao.models.job_state import JobStateType
 from bacalao.models.parse import parse_job
 from bacalao.orchestrator.commits import GroupCommit
 
@@ -92,38 +91,9 @@ async def test_a_failed_commit_fails_every_write_of_the_batch(store, monkeypatch
     assert store.list_jobs(limit=10) == []  # nothing of the batch was kept
 
 
-async def test_lingering_writes_ride_with_the_next_batch_in_order(store):
+async def test_flush_commits_what_is_pending_at_once(store):
     group = GroupCommit(store)
-    seen = _commits(store)
-    await group.run(lambda: store.create_job(_job(0)))
-    seen.clear()
-    order: list[str] = []
-
-    def step(name: str, state: JobStateType) -> None:
-        order.append(name)
-        store.update_job_state("j-0", state, name)
-
-    lingering = group.run(lambda: step("queued", JobStateType.QUEUED), linger=10.0)
-    await asyncio.sleep(0.01)
-    assert not lingering.done() and seen.count("COMMIT") == 0  # waits for company
-    await group.run(lambda: step("running", JobStateType.RUNNING))
-    assert lingering.done() and order == ["queued", "running"]
-    assert seen.count("COMMIT") == 1
-    assert store.get_job("j-0").state_type is JobStateType.RUNNING
-
-
-async def test_a_lingering_write_alone_commits_after_its_linger(store):
-    group = GroupCommit(store)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await group.run(lambda: store.create_job(_job(0)), linger=0.02)
-    assert loop.time() - start >= 0.015
-    assert store.get_job("j-0").id == "j-0"
-
-
-async def test_flush_commits_a_lingering_write_at_once(store):
-    group = GroupCommit(store)
-    lingering = group.run(lambda: store.create_job(_job(0)).id, linger=60.0)
+    pending = group.run(lambda: store.create_job(_job(0)).id)
     group.flush()
-    assert lingering.done() and await lingering == "j-0"
+    assert pending.done() and await pending == "j-0"
     assert store.get_job("j-0").id == "j-0"
