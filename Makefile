@@ -37,8 +37,11 @@ test: venv system-deps lint
 test-fast: venv
 	$(VENV)/bin/pytest -m "not slow and not docker and not nats" -q
 
+# Dask (the noop baseline of latency.py) is installed for the benches only.
 bench: venv
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/import.py
+	$(PY) bench/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

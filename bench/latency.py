@@ -18,8 +18,11 @@ Figures (target in brackets):
   SDK. Ratio of p50s [<= 1.3x]. The same container without limits is shown for reference: the CPU
   quota alone costs a trivial container tens of milliseconds of start-up.
 * ``noop``: N noop jobs (Publisher noop) submitted in batches, then all waited for: jobs/s end to
-  end, the median of a few rounds [>= 600]. ``submit``: N submissions accepted per second by the
-  API, concurrent PUTs with the SDK's ``AsyncClient`` [>= 1,000]; the baseline is
+  end, the median of a few rounds [>= 600]. The target stands for Dask's ``client.map`` +
+  ``gather`` on this machine: where ``distributed`` is installed (``pip install -e '.[bench]'``),
+  Dask's default ``LocalCluster`` runs the same number of trivial tasks in rounds alternated with
+  ours, and the ratio of the medians is printed. ``submit``: N submissions accepted per second by
+  the API, concurrent PUTs with the SDK's ``AsyncClient`` [>= 1,000]; the baseline is
   ``GET /api/v1/agent/alive`` at the same concurrency (the HTTP stack's ceiling on this machine).
 * ``coldstart``: ``bacalao job list`` in a fresh process, median of N [<= 150 ms]; the baseline is
   ``python -c pass`` (the interpreter's own start).
@@ -427,12 +430,49 @@ def _settle(api: str, timeout: float = 120) -> None:
             time.sleep(0.2)
 
 
+def _one(x: int) -> int:
+    return x + 1
+
+
+class DaskBaseline:
+    """Dask's ``client.map`` + ``gather`` of trivial tasks on a default ``LocalCluster`` (worker
+    processes), started for each round and closed after it so that it takes no CPU during ours;
+    nothing where ``distributed`` is not installed."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            self.ready = False
+            print("  Dask baseline skipped: no `distributed` (pip install '.[bench]')")
+            return
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.ready = True
+
+    def round(self, n: int) -> None:
+        if not self.ready:
+            return
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(dashboard_address=None) as cluster, Client(cluster) as client:
+            client.gather(client.map(_one, range(100), pure=False))  # warm-up
+            t = time.perf_counter()
+            client.gather(client.map(_one, range(n), pure=False))
+            self.rates.append(n / (time.perf_counter() - t))
+        print(f"    Dask client.map + gather of {n} tasks: {self.rates[-1]:.0f} tasks/s")
+
+
 def bench_noop(server: Server) -> None:
     print(f"noop: {NOOP_JOBS} jobs end to end, {NOOP_ROUNDS} rounds", flush=True)
     asyncio.run(_noop_batched(server.api, min(NOOP_JOBS, 100), BATCH))  # warm-up
+    dask = DaskBaseline()
     print(f"  as Dask's client.map + gather (submit_many, {BATCH} a request, then wait_all):")
     rates = []
     for _ in range(NOOP_ROUNDS):
+        dask.round(NOOP_JOBS)
         cpu, mine = server.cpu_s(), own_cpu_s()
         elapsed, submitted = asyncio.run(_noop_batched(server.api, NOOP_JOBS, BATCH))
         rates.append(NOOP_JOBS / elapsed)
@@ -451,6 +491,9 @@ def bench_noop(server: Server) -> None:
         f" {one_by_one / elapsed1:.0f} jobs/s"
     )
     text = f"{rate:.0f} jobs/s end to end (batched, median of {NOOP_ROUNDS})"
+    if dask.rates:
+        base = median(dask.rates)
+        text += f"; Dask {base:.0f} tasks/s in the same run: {rate / base:.2f}x"
     record("noop jobs/s", text, ">= 600", rate >= 600)
 
 
