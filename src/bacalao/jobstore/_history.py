@@ -115,11 +115,12 @@ def event_entry(
     )  # fmt: skip
 
 
+_TOPICS = {JobStateType.QUEUED: Topic.QUEUEING, JobStateType.STOPPED: Topic.STOP}
+
+
 def topic_for(state: JobStateType) -> str:
     """The topic a job state change is filed under."""
-    return {JobStateType.QUEUED: Topic.QUEUEING, JobStateType.STOPPED: Topic.STOP}.get(
-        state, Topic.SCHEDULING
-    )
+    return _TOPICS.get(state, Topic.SCHEDULING)
 
 
 def insert_event(

@@ -45,7 +45,10 @@ class JobType(StrEnum):
     @property
     def is_long_running(self) -> bool:
         """Service and daemon jobs never finish on their own: no timeout defaults apply."""
-        return self in (JobType.SERVICE, JobType.DAEMON)
+        return self in _LONG_RUNNING
+
+
+_LONG_RUNNING = frozenset({JobType.SERVICE, JobType.DAEMON})
 
 
 class JobState(WireModel):
