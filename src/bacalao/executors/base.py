@@ -267,7 +267,7 @@ def _same(a: Path, b: Path) -> bool:
 
 def _head(path: Path, limit: int) -> str:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:  # not Path.open: a missing file (a noop run) costs less
             return f.read(limit).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
