@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from bacalao.errors import Unavailable
@@ -144,8 +143,7 @@ class Database:
             return
         self._local.after.append(callback)
 
-    @contextmanager
-    def transaction(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, savepoint: bool = True) -> Block:
         """Writes inside commit together at the outermost exit; nested blocks are savepoints.
 
         ``savepoint=False`` runs a nested block straight in the enclosing transaction, for a
@@ -153,56 +151,7 @@ class Database:
         on a constraint is that first one: a rollback would have nothing to undo, and a
         savepoint costs two statements.
         """
-        conn = self.conn()
-        depth = self._local.depth
-        after: list[Callable[[], None]] = self._local.after
-        if depth and not savepoint:
-            yield conn
-            return
-        if depth:
-            name = f"sp{depth}"
-            conn.execute(f"SAVEPOINT {name}")
-            self._local.depth = depth + 1
-            mark, staged_mark = len(after), len(self._local.journal)
-            try:
-                yield conn
-            except BaseException:
-                del after[mark:]
-                self._unstage(staged_mark)
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE {name}")
-            finally:
-                self._local.depth = depth
-            return
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            self._local.depth = 1
-            try:
-                yield conn
-            except BaseException:
-                self._local.depth = 0
-                after.clear()
-                self._end()
-                conn.execute("ROLLBACK")
-                raise
-            self._local.depth = 0
-            try:
-                conn.execute("COMMIT")
-                self.commits += 1
-            except BaseException:
-                after.clear()
-                self._end()
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            callbacks = after[:]
-            after.clear()
-            for callback in callbacks:
-                callback()
-            self._end()
+        return Block(self, savepoint)
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise Unavailable."""
@@ -214,6 +163,91 @@ class Database:
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+class Block:
+    """One :meth:`Database.transaction` block (a class, not a generator: a store's write enters
+    several a job, and a generator's context manager costs several times as much).
+
+    ``__enter__`` gives the connection; ``give=False`` gives None (the store's public blocks).
+    """
+
+    __slots__ = ("_db", "_savepoint", "_give", "_conn", "_kind", "_depth", "_mark", "_staged")
+
+    def __init__(self, db: Database, savepoint: bool, give: bool = True) -> None:
+        self._db = db
+        self._savepoint = savepoint
+        self._give = give
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        conn = self._conn = db.conn()
+        local = db._local
+        depth = self._depth = local.depth
+        if depth and not self._savepoint:
+            self._kind = _JOINED
+        elif depth:
+            self._kind = _SAVEPOINT
+            conn.execute(f"SAVEPOINT sp{depth}")
+            local.depth = depth + 1
+            self._mark, self._staged = len(local.after), len(local.journal)
+        else:
+            self._kind = _OUTERMOST
+            db._write_lock.acquire()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                db._write_lock.release()
+                raise
+            local.depth = 1
+        return conn if self._give else None  # type: ignore[return-value]
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self._kind is _JOINED:
+            return
+        db, conn, local = self._db, self._conn, self._db._local
+        if self._kind is _SAVEPOINT:
+            name = f"sp{self._depth}"
+            try:
+                if kind is not None:
+                    del local.after[self._mark :]
+                    db._unstage(self._staged)
+                    conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            finally:
+                local.depth = self._depth
+            return
+        try:
+            self._end_outermost(kind is not None)
+        finally:
+            db._write_lock.release()
+
+    def _end_outermost(self, failed: bool) -> None:
+        db, conn, local = self._db, self._conn, self._db._local
+        after: list[Callable[[], None]] = local.after
+        local.depth = 0
+        if failed:
+            after.clear()
+            db._end()
+            conn.execute("ROLLBACK")
+            return
+        try:
+            conn.execute("COMMIT")
+            db.commits += 1
+        except BaseException:
+            after.clear()
+            db._end()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        callbacks = after[:]
+        after.clear()
+        for callback in callbacks:
+            callback()
+        db._end()
+
+
+_JOINED, _SAVEPOINT, _OUTERMOST = "joined", "savepoint", "outermost"
 
 
 class Checkpointer:

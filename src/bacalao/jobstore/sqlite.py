@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalao.errors import Conflict, InvalidInput, NotFound
-from bacalao.jobstore._db import Database
+from bacalao.jobstore._db import Block, Database
 from bacalao.jobstore._history import (
     LIST_HINT,
     event_entry,
@@ -111,11 +110,9 @@ class SQLiteJobStore:
         self._exclusive = exclusive
         self._committed = Committed()
 
-    @contextmanager
-    def transaction(self, *, savepoint: bool = True) -> Iterator[None]:
+    def transaction(self, *, savepoint: bool = True) -> Block:
         """See :meth:`JobStore.transaction`."""
-        with self._db.transaction(savepoint=savepoint):
-            yield
+        return Block(self._db, savepoint, give=False)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """See :meth:`JobStore.on_commit`."""
