@@ -64,7 +64,8 @@ class MemoryBus:
                 hint="the node may have left the cluster; check `bacalao node list`",
             )
         try:
-            reply = await asyncio.wait_for(subs[0].handler(message), timeout)
+            async with asyncio.timeout(timeout):  # in this task: no task of its own, as wait_for
+                reply = await subs[0].handler(message)
         except TimeoutError:
             raise Unavailable(f"request on {subject} timed out after {timeout}s") from None
         if reply is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bacalao.errors import DecodeError, Unavailable
@@ -38,6 +40,26 @@ async def test_request_gets_the_reply() -> None:
     )
     assert reply.payload == {"x": 42}
     assert reply.sender == "srv"
+
+
+async def test_a_request_that_gets_no_reply_in_time_is_unavailable() -> None:
+    bus = MemoryBus()
+    stopped = asyncio.Event()
+
+    async def stuck(msg: Envelope) -> Envelope:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            stopped.set()  # the responder is stopped, not left running
+        raise AssertionError("unreachable")
+
+    await bus.subscribe("slow", stuck)
+    with pytest.raises(Unavailable, match="timed out after 0.05s"):
+        await bus.request("slow", Envelope("T", "me"), timeout=0.05)
+    assert stopped.is_set()
+    # the caller's task is usable afterwards (its cancellation was taken back)
+    await asyncio.sleep(0)
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
 async def test_request_without_responder_is_unavailable() -> None:
