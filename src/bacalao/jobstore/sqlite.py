@@ -58,6 +58,7 @@ _INSERT_EXECUTION = (
     f" VALUES ({JOB_SEQ},?,?,?,?,?,?,1,?,?,?)"
 )
 _INSERT_EXECUTION_BY_SEQ = _INSERT_EXECUTION.replace(JOB_SEQ, "?")
+_WITHOUT_EXECUTIONS_LIMIT = 16384
 _SEQ_KEY = "seq:"  # staged under this prefix and the job's ID: its row key
 _CHANGED_MEANWHILE = "it changed meanwhile: reload it and decide again"
 M = TypeVar("M", Job, Execution)
@@ -109,6 +110,10 @@ class SQLiteJobStore:
         self._executions = Parsed(Execution)
         self._exclusive = exclusive
         self._committed = Committed()
+        #: jobs this store created that have had no execution yet (whatever their transaction
+        #: did): their list of executions is empty without a query. Written before any commit,
+        #: as both answers hold either way: a job that was rolled back has no executions either.
+        self._without_executions: set[str] = set()
 
     def transaction(self, *, savepoint: bool = True) -> Block:
         """See :meth:`JobStore.transaction`."""
@@ -211,6 +216,9 @@ class SQLiteJobStore:
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
             if self._exclusive:
+                if len(self._without_executions) >= _WITHOUT_EXECUTIONS_LIMIT:
+                    self._without_executions.clear()  # forgetting only costs a query
+                self._without_executions.add(stored.id)
                 self._db.stage(_SEQ_KEY + stored.id, job_seq)
                 self._db.on_commit(lambda: self._committed.job_seq(stored.id, job_seq))
             self._after(stored, spec, insert_event(conn, entry, job_seq=job_seq))
@@ -385,6 +393,7 @@ class SQLiteJobStore:
             )  # fmt: skip
             data = stored_text(stored.to_wire())
             job_seq = self._job_seq(stored.job_id)
+            self._without_executions.discard(stored.job_id)
             try:
                 conn.execute(
                     _INSERT_EXECUTION_BY_SEQ if job_seq is not None else _INSERT_EXECUTION,
@@ -551,6 +560,8 @@ class SQLiteJobStore:
         states: ExecutionStates | None = None,
     ) -> list[Execution]:
         """See :meth:`JobStore.list_executions`."""
+        if job_id in self._without_executions:
+            return []
         where: list[str] = []
         args: list[Any] = []
         if job_id is not None:

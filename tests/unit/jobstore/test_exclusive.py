@@ -133,3 +133,18 @@ def test_a_rolled_back_jobs_row_key_is_never_used_for_another(exclusive: SQLiteJ
         assert [h.job_id for h in other.events(None)] == ["j-kept"] * 4
         assert [e.id for e in other.list_executions("j-kept")] == ["e-1"]
         assert other.list_executions("j-gone") == []
+
+
+def test_a_new_jobs_executions_are_known_empty_without_a_query(exclusive: SQLiteJobStore) -> None:
+    exclusive.create_job(make_job("j-1"))
+    statements: list[str] = []
+    exclusive._db.conn().set_trace_callback(statements.append)
+    assert exclusive.list_executions("j-1") == []
+    assert statements == []
+    with pytest.raises(ValueError), exclusive.transaction():
+        exclusive.create_execution(Execution(ID="e-0", JobID="j-1", NodeID="n"))
+        raise ValueError("roll it back")
+    assert exclusive.list_executions("j-1") == []  # asked the file this time
+    assert statements
+    exclusive.create_execution(Execution(ID="e-1", JobID="j-1", NodeID="n"))
+    assert [e.id for e in exclusive.list_executions("j-1")] == ["e-1"]
