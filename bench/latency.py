@@ -29,6 +29,7 @@ Figures (target in brackets):
 
 Knobs (environment): ``BENCH_SHELL_N`` (30), ``BENCH_DOCKER_N`` (15), ``BENCH_NOOP_JOBS`` (1000),
 ``BENCH_NOOP_ROUNDS`` (3; the figure is their median: this VM's CPU speed moves by a third),
+``BENCH_DASK`` (1; 0 skips the Dask baseline),
 ``BENCH_SUBMIT_JOBS`` (1000), ``BENCH_CONCURRENCY`` (32), ``BENCH_COLD_N`` (15), ``BENCH_WARMUP``
 (3), ``BENCH_ONLY`` (comma list of shell, docker, noop, submit, coldstart), ``BENCH_API`` (use a
 server already running there instead of starting one; the shell and docker baselines still run
@@ -441,6 +442,10 @@ class DaskBaseline:
 
     def __init__(self) -> None:
         self.rates: list[float] = []
+        if not knob("BENCH_DASK", 1):
+            self.ready = False
+            print("  Dask baseline skipped: BENCH_DASK=0")
+            return
         try:
             import distributed  # noqa: F401
         except ImportError:
