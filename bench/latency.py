@@ -496,10 +496,11 @@ def bench_noop(server: Server) -> None:
         f" {one_by_one / elapsed1:.0f} jobs/s"
     )
     text = f"{rate:.0f} jobs/s end to end (batched, median of {NOOP_ROUNDS})"
-    if dask.rates:
-        base = median(dask.rates)
-        text += f"; Dask {base:.0f} tasks/s in the same run: {rate / base:.2f}x"
     record("noop jobs/s", text, ">= 600", rate >= 600)
+    if dask.rates:  # what the 600 stood for, measured now
+        base = median(dask.rates)
+        text = f"{rate / base:.2f}x Dask's {base:.0f} tasks/s (medians, same run)"
+        record("noop vs Dask", text, ">= 1.0x", rate >= base)
 
 
 def bench_submit(server: Server) -> None:
