@@ -10,9 +10,13 @@ the end of every child index, and a commit writes a few pages instead of one per
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
+from bacalao.errors import Conflict, IntegrityError
 from bacalao.models.job_state import ExecutionStateType
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 
@@ -164,9 +168,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
     try:
         version = _version(conn)
         if version is not None and version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"job store schema {version} is newer than this bacalao ({SCHEMA_VERSION});"
-                " upgrade bacalao"
+            raise Conflict(
+                f"the job store is schema {version}, newer than this bacalao reads"
+                f" ({SCHEMA_VERSION})",
+                hint="upgrade bacalao, or give this node a data directory of its own",
             )
         if version == 1:
             _migrate(conn, _MIGRATE_1_TO_2)
@@ -177,6 +182,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
             (str(SCHEMA_VERSION),),
         )
         conn.execute("COMMIT")
+        if version is not None and version < SCHEMA_VERSION:
+            log.info("job store migrated from schema %d to %d", version, SCHEMA_VERSION)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -206,7 +213,10 @@ def _migrate(conn: sqlite3.Connection, script: str) -> None:
         conn.execute("PRAGMA legacy_alter_table = OFF")
     broken = conn.execute("PRAGMA foreign_key_check").fetchall()
     if broken:
-        raise RuntimeError(f"job store migration left {len(broken)} dangling references")
+        raise IntegrityError(
+            f"the job store's migration left {len(broken)} dangling references; nothing changed",
+            hint="check the file with `sqlite3 jobs.db 'PRAGMA foreign_key_check'`",
+        )
 
 
 def _statements(script: str) -> list[str]:

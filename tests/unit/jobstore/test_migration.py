@@ -8,11 +8,14 @@ state changes and a free-standing note, eleven history entries in all.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from js_helpers import FakeClock
 
+from bacalao.errors import Conflict
 from bacalao.jobstore import SQLiteJobStore
 from bacalao.jobstore._schema import SCHEMA_VERSION
 from bacalao.models.job_state import ExecutionStateType, JobStateType
@@ -97,6 +100,26 @@ def test_a_store_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> Non
     conn.execute("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(RuntimeError, match="newer than this bacalao"):
+    with pytest.raises(Conflict, match="schema 99, newer than this bacalao reads"):
         SQLiteJobStore(path)
+    assert _version(path) == 99
+
+
+def test_serve_on_a_store_newer_than_the_code_says_so_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "orchestrator").mkdir(parents=True)
+    path = data / "orchestrator" / "jobs.db"
+    SQLiteJobStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    bacalao = Path(sys.executable).with_name("bacalao")
+    args = [str(bacalao), "serve", "--port", "0", "--data-dir", str(data), "--engine", "noop"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "Error: the job store is schema 99, newer than this bacalao reads (2)",
+        "Hint: upgrade bacalao, or give this node a data directory of its own",
+    ]
     assert _version(path) == 99
