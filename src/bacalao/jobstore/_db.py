@@ -80,7 +80,9 @@ class Database:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
         )
-        self.configure(conn)
+        configure(conn, synchronous=self._synchronous, busy_timeout_ms=self._busy_ms)
+        if self._background_checkpoints:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {BOUND_PAGES}")
         with self._conns_lock:
             self._conns.append(conn)
         self._local.conn = conn
@@ -90,12 +92,6 @@ class Database:
         self._local.staged = {}
         self._local.journal = []  # (key, the value staged before) for savepoint rollbacks
         return conn
-
-    def configure(self, conn: sqlite3.Connection) -> None:
-        """This database's settings on a new connection of its own."""
-        configure(conn, synchronous=self._synchronous, busy_timeout_ms=self._busy_ms)
-        if self._background_checkpoints:
-            conn.execute(f"PRAGMA wal_autocheckpoint = {BOUND_PAGES}")
 
     def is_dirty(self, key: str) -> bool:
         """Whether this thread's open transaction wrote ``key``: a view of what was committed
@@ -268,23 +264,22 @@ class Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._db.path, isolation_level=None, check_same_thread=False)
         try:
-            self._db.configure(conn)
+            conn = self._db.conn()  # this thread's own (closed with the others)
+        except Unavailable:  # closed before this thread began
+            return
+        seen = self._db.commits
+        while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+            if self._db.commits == seen:
+                continue
             seen = self._db.commits
-            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
-                if self._db.commits == seen:
-                    continue
-                seen = self._db.commits
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.runs += 1
-                except sqlite3.Error as e:
-                    log.warning("job store checkpoint failed (tried again later): %s", e)
-        finally:
-            conn.close()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.runs += 1
+            except sqlite3.Error as e:
+                log.warning("job store checkpoint failed (tried again later): %s", e)
 
     def stop(self) -> None:
-        """Stop the thread (its connection closes with it)."""
+        """Stop the thread; the database closes its connection with the others."""
         self._stop.set()
         self._thread.join()
