@@ -123,17 +123,16 @@ def topic_for(state: JobStateType) -> str:
     return _TOPICS.get(state, Topic.SCHEDULING)
 
 
-def insert_event(
-    conn: sqlite3.Connection, entry: dict[str, Any], *, job_seq: int | None = None
-) -> int:
-    """Insert inside the caller's transaction; returns the entry's ``seq``. ``job_seq``: the
-    job's row key when the caller has it (else it is looked up by the entry's ``JobID``)."""
+def insert_event(conn: sqlite3.Connection, entry: dict[str, Any], job_seq: int) -> int:
+    """Insert inside the caller's transaction, under the job's row key; returns the entry's
+    ``seq``."""
     event = entry["Event"]
     try:
         cur = conn.execute(
-            _INSERT_EVENT_BY_SEQ if job_seq is not None else _INSERT_EVENT,
+            "INSERT INTO events (job_seq, execution_id, time, type, topic, message, details)"
+            " VALUES (?,?,?,?,?,?,?)",
             (
-                entry["JobID"] if job_seq is None else job_seq,
+                job_seq,
                 entry.get("ExecutionID") or None,
                 entry["Time"],
                 entry["Type"],
@@ -145,13 +144,6 @@ def insert_event(
     except sqlite3.IntegrityError:
         raise NotFound(f"job {entry['JobID']} not found", hint=LIST_HINT) from None
     return int(cur.lastrowid or 0)
-
-
-_INSERT_EVENT = (
-    "INSERT INTO events (job_seq, execution_id, time, type, topic, message, details)"
-    f" VALUES ({JOB_SEQ},?,?,?,?,?,?)"
-)
-_INSERT_EVENT_BY_SEQ = _INSERT_EVENT.replace(JOB_SEQ, "?")
 
 
 def history_of(entry: dict[str, Any], seq: int) -> JobHistory:

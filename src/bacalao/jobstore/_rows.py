@@ -2,8 +2,6 @@
 
 * :class:`Parsed`: models by ID with the JSON text they were parsed from (a read re-checks the
   text, so a stale entry only misses).
-* :class:`Committed`: the newest *committed* model and text by ID, filled by commit callbacks
-  (the exclusive store's view; see :class:`~bacalao.jobstore.sqlite.SQLiteJobStore`).
 * :func:`patched`: a row's stored JSON with a few top-level keys replaced, which costs a fraction
   of serialising the whole model again; :func:`state_wire`, :func:`wire_of` and
   :func:`validated` give the replaced keys their values exactly as the models would.
@@ -52,49 +50,6 @@ class Parsed(Generic[M]):
 
     def put(self, key: str, text: str, value: M) -> None:
         bounded_put(self._items, key, (text, value), self._limit)
-
-
-class Committed:
-    """The newest committed job, execution and history ``seq`` by ID (and each live job's row
-    key), as this process wrote them.
-
-    Filled only by commit callbacks, so it never holds a write that rolled back.
-    """
-
-    def __init__(self, limit: int = 16384) -> None:
-        self._limit = limit
-        self.jobs: dict[str, tuple[Job, str]] = {}  # ID -> (model, its stored JSON)
-        self.executions: dict[str, tuple[Execution, str]] = {}
-        self.seqs: dict[str, int] = {}
-        #: job ID -> its row key, for the jobs that have not ended
-        self.job_seqs: dict[str, int] = {}
-
-    def put(self, model: Job | Execution, text: str, seq: int) -> None:
-        """Remember ``model`` as stored and ``seq`` as its job's newest (if newer).
-
-        A job or execution that has ended is forgotten instead: what is in flight is what the
-        orchestrator reads again and again, and a server that keeps thousands of finished jobs'
-        models alive pays for them in every full garbage collection (hundreds of ms).
-        """
-        items: dict[str, Any]
-        if isinstance(model, Job):
-            items, job_id = self.jobs, model.id
-        else:
-            items, job_id = self.executions, model.job_id
-        if model.is_terminal:
-            items.pop(model.id, None)
-            if items is self.jobs:
-                self.job_seqs.pop(model.id, None)
-        else:
-            bounded_put(items, model.id, (model, text), self._limit)
-        self.seq(job_id, seq)
-
-    def job_seq(self, job_id: str, row_key: int) -> None:
-        bounded_put(self.job_seqs, job_id, row_key, self._limit)
-
-    def seq(self, job_id: str, seq: int) -> None:
-        if seq > self.seqs.get(job_id, 0):
-            bounded_put(self.seqs, job_id, seq, self._limit)
 
 
 def state_wire(state: str, message: str) -> dict[str, str]:

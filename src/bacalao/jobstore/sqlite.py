@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from bacalao.errors import Conflict, InvalidInput, NotFound
 from bacalao.jobstore._db import Block, Database
@@ -26,8 +26,8 @@ from bacalao.jobstore._history import (
     read_events,
     topic_for,
 )
+from bacalao.jobstore._memory import Memory
 from bacalao.jobstore._rows import (
-    Committed,
     Parsed,
     patched,
     state_wire,
@@ -48,20 +48,10 @@ from bacalao.models.job_state import (
 )
 
 _JOB_TERMINAL = tuple(s.value for s in JobStateType if s.is_terminal)
-_EXEC_TERMINAL = tuple(s.value for s in ExecutionStateType if s.is_terminal)
 _ORDER_COLUMNS = {"create_time": "create_time", "modify_time": "modify_time"}
 _FIXED_EXECUTION_FIELDS = {"id", "job_id", "revision", "create_time", "modify_time"}
 _EXEC_ORDER = " ORDER BY job_seq, shard_index, create_time, id"
-_INSERT_EXECUTION = (
-    "INSERT INTO executions (job_seq, id, job_id, shard_index, node_id, desired_state,"
-    " compute_state, revision, create_time, modify_time, data)"
-    f" VALUES ({JOB_SEQ},?,?,?,?,?,?,1,?,?,?)"
-)
-_INSERT_EXECUTION_BY_SEQ = _INSERT_EXECUTION.replace(JOB_SEQ, "?")
-_WITHOUT_EXECUTIONS_LIMIT = 16384
-_SEQ_KEY = "seq:"  # staged under this prefix and the job's ID: its row key
 _CHANGED_MEANWHILE = "it changed meanwhile: reload it and decide again"
-M = TypeVar("M", Job, Execution)
 
 
 def _marks(values: tuple[Any, ...]) -> str:
@@ -108,12 +98,7 @@ class SQLiteJobStore:
         self._clock = clock
         self._jobs = Parsed(Job)
         self._executions = Parsed(Execution)
-        self._exclusive = exclusive
-        self._committed = Committed()
-        #: jobs this store created that have had no execution yet (whatever their transaction
-        #: did): their list of executions is empty without a query. Written before any commit,
-        #: as both answers hold either way: a job that was rolled back has no executions either.
-        self._without_executions: set[str] = set()
+        self._memory = Memory(self._db, exclusive)
 
     def transaction(self, *, savepoint: bool = True) -> Block:
         """See :meth:`JobStore.transaction`."""
@@ -133,33 +118,16 @@ class SQLiteJobStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _after(self, model: Job | Execution, text: str, seq: int) -> None:
-        """Remember ``model`` as stored (and its job's newest ``seq``) once the transaction
-        commits; until then reads of it in this transaction get it from the transaction's
-        staged rows (which a rolled-back savepoint takes back)."""
-        if not self._exclusive:
-            return
-        self._db.stage(model.id, (model, text))
-        self._db.on_commit(lambda: self._committed.put(model, text, seq))
-
-    def _job_seq(self, job_id: str) -> int | None:
-        """The job's row key, when this store may answer from memory; None: look it up."""
-        if not self._exclusive:
-            return None
-        key = _SEQ_KEY + job_id
-        if self._db.is_dirty(key):
-            return self._db.staged(key)  # type: ignore[return-value]
-        return self._committed.job_seqs.get(job_id)
-
-    def _live(self, items: dict[str, tuple[M, str]], key: str) -> tuple[M, str] | None:
-        """The model (and its stored JSON) by exact ID, when this store may answer from memory
-        (it is the only writer): as this transaction wrote it, else as committed. None: read
-        the file."""
-        if not self._exclusive:
-            return None
-        if self._db.is_dirty(key):
-            return self._db.staged(key)  # type: ignore[return-value]
-        return items.get(key)
+    def _job_seq(self, conn: sqlite3.Connection, job_id: str) -> int:
+        """The job's row key: from memory when this store may answer so, else from the file;
+        NotFound if there is no such job."""
+        known = self._memory.job_seq(job_id)
+        if known is not None:
+            return known
+        row = conn.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
+        return int(row[0])
 
     def _now(self) -> int:
         return int(self._clock())
@@ -215,13 +183,8 @@ class SQLiteJobStore:
                 stored.id, "Pending", "Pending", message=message, topic=Topic.SUBMISSION,
                 revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            if self._exclusive:
-                if len(self._without_executions) >= _WITHOUT_EXECUTIONS_LIMIT:
-                    self._without_executions.clear()  # forgetting only costs a query
-                self._without_executions.add(stored.id)
-                self._db.stage(_SEQ_KEY + stored.id, job_seq)
-                self._db.on_commit(lambda: self._committed.job_seq(stored.id, job_seq))
-            self._after(stored, spec, insert_event(conn, entry, job_seq=job_seq))
+            self._memory.job_created(stored.id, job_seq)
+            self._memory.wrote(stored, spec, insert_event(conn, entry, job_seq))
         self._jobs.put(stored.id, spec, stored)
         return stored
 
@@ -230,7 +193,7 @@ class SQLiteJobStore:
         key = id_or_prefix.strip()
         if not key:
             raise InvalidInput("a job ID is needed", hint=LIST_HINT)
-        live = self._live(self._committed.jobs, key)
+        live = self._memory.job(key)
         if live is not None:
             return live[0]
         conn = self._read()
@@ -346,7 +309,9 @@ class SQLiteJobStore:
                 topic=topic_for(new_state), revision=updated.revision, now=now,
                 stimulus_id=stimulus_id, details=details,
             )  # fmt: skip
-            self._after(updated, spec, insert_event(conn, entry, job_seq=self._job_seq(job_id)))
+            self._memory.wrote(
+                updated, spec, insert_event(conn, entry, self._job_seq(conn, job_id))
+            )
         self._jobs.put(job_id, spec, updated)
         return updated
 
@@ -370,7 +335,7 @@ class SQLiteJobStore:
         return [Job.model_validate_json(spec) for (spec,) in rows]
 
     def _job_exact(self, conn: sqlite3.Connection, job_id: str) -> tuple[Job, str]:
-        live = self._live(self._committed.jobs, job_id)
+        live = self._memory.job(job_id)
         if live is not None:
             return live
         row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -392,15 +357,16 @@ class SQLiteJobStore:
                 }
             )  # fmt: skip
             data = stored_text(stored.to_wire())
-            job_seq = self._job_seq(stored.job_id)
-            self._without_executions.discard(stored.job_id)
+            job_seq = self._job_seq(conn, stored.job_id)
+            self._memory.execution_created(stored.job_id)
             try:
                 conn.execute(
-                    _INSERT_EXECUTION_BY_SEQ if job_seq is not None else _INSERT_EXECUTION,
+                    "INSERT INTO executions (job_seq, id, job_id, shard_index, node_id,"
+                    " desired_state, compute_state, revision, create_time, modify_time, data)"
+                    " VALUES (?,?,?,?,?,?,?,1,?,?,?)",
                     (
-                        stored.job_id if job_seq is None else job_seq, stored.id, stored.job_id,
-                        stored.shard_index, stored.node_id, stored.desired_state.state_type.value,
-                        stored.state.value, now, now, data,
+                        job_seq, stored.id, stored.job_id, stored.shard_index, stored.node_id,
+                        stored.desired_state.state_type.value, stored.state.value, now, now, data,
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
@@ -413,13 +379,13 @@ class SQLiteJobStore:
                 message=message or f"execution created for shard {stored.shard_index}{where}",
                 topic=Topic.SCHEDULING, revision=1, now=now, stimulus_id=stimulus_id,
             )  # fmt: skip
-            self._after(stored, data, insert_event(conn, entry, job_seq=job_seq))
+            self._memory.wrote(stored, data, insert_event(conn, entry, job_seq))
         self._executions.put(stored.id, data, stored)
         return stored
 
     def _namespace_of(self, conn: sqlite3.Connection, job_id: str) -> str:
         """A job's namespace (what its executions are filed under); NotFound if no such job."""
-        live = self._live(self._committed.jobs, job_id)
+        live = self._memory.job(job_id)
         if live is not None:
             return live[0].namespace
         row = conn.execute("SELECT namespace FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -429,7 +395,7 @@ class SQLiteJobStore:
 
     def get_execution(self, execution_id: str) -> Execution:
         """See :meth:`JobStore.get_execution`."""
-        live = self._live(self._committed.executions, execution_id)
+        live = self._memory.execution(execution_id)
         if live is not None:
             return live[0]
         return self._execution(self._read(), execution_id)
@@ -438,7 +404,7 @@ class SQLiteJobStore:
         return self._execution_row(conn, execution_id)[0]
 
     def _execution_row(self, conn: sqlite3.Connection, execution_id: str) -> tuple[Execution, str]:
-        live = self._live(self._committed.executions, execution_id)
+        live = self._memory.execution(execution_id)
         if live is not None:
             return live
         row = conn.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
@@ -528,11 +494,12 @@ class SQLiteJobStore:
                         stimulus_id=stimulus_id, details=details,
                     )
                 )  # fmt: skip
-            job_seq = self._job_seq(updated.job_id)
             seq = 0
-            for entry in entries:
-                seq = insert_event(conn, entry, job_seq=job_seq)
-            self._after(updated, data, seq)
+            if entries:
+                job_seq = self._job_seq(conn, updated.job_id)
+                for entry in entries:
+                    seq = insert_event(conn, entry, job_seq)
+            self._memory.wrote(updated, data, seq)
         self._executions.put(execution_id, data, updated)
         return updated
 
@@ -560,7 +527,7 @@ class SQLiteJobStore:
         states: ExecutionStates | None = None,
     ) -> list[Execution]:
         """See :meth:`JobStore.list_executions`."""
-        if job_id in self._without_executions:
+        if self._memory.has_no_executions(job_id):
             return []
         where: list[str] = []
         args: list[Any] = []
@@ -605,8 +572,8 @@ class SQLiteJobStore:
             now=self._now(), stimulus_id=stimulus_id, details=details,
         )  # fmt: skip
         with self._db.transaction(savepoint=False) as conn:
-            seq = insert_event(conn, entry)
-            self._db.on_commit(lambda: self._committed.seq(job_id, seq))
+            seq = insert_event(conn, entry, self._job_seq(conn, job_id))
+            self._memory.event_added(job_id, seq)
         return history_of(entry, seq)
 
     def events(
@@ -617,8 +584,9 @@ class SQLiteJobStore:
 
     def last_seq(self, job_id: str) -> int:
         """See :meth:`JobStore.last_seq`."""
-        if self._exclusive and not self._db.in_transaction() and job_id in self._committed.seqs:
-            return self._committed.seqs[job_id]
+        known = self._memory.last_seq(job_id)
+        if known is not None:
+            return known
         row = (
             self._read()
             .execute(f"SELECT MAX(seq) FROM events WHERE job_seq = {JOB_SEQ}", (job_id,))

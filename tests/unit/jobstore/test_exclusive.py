@@ -88,11 +88,11 @@ def test_what_has_ended_is_read_from_the_file_again(exclusive: SQLiteJobStore) -
     exclusive.create_job(make_job("j-1"))
     exclusive.create_execution(Execution(ID="e-1", JobID="j-1", NodeID="n"))
     exclusive.update_job_state("j-1", JobStateType.RUNNING, "placed")
-    assert set(exclusive._committed.jobs) == {"j-1"}
-    assert set(exclusive._committed.executions) == {"e-1"}
+    assert set(exclusive._memory.committed.jobs) == {"j-1"}
+    assert set(exclusive._memory.committed.executions) == {"e-1"}
     exclusive.update_execution("e-1", new_state=ExecutionStateType.FAILED, message="lost")
     exclusive.update_job_state("j-1", JobStateType.FAILED, "gave up")
-    assert not exclusive._committed.jobs and not exclusive._committed.executions
+    assert not exclusive._memory.committed.jobs and not exclusive._memory.committed.executions
     with _from_file(exclusive) as other:
         assert exclusive.get_job("j-1") == other.get_job("j-1")
         assert exclusive.get_execution("e-1") == other.get_execution("e-1")
