@@ -124,10 +124,15 @@ class SQLiteJobStore:
         known = self._memory.job_seq(job_id)
         if known is not None:
             return known
-        row = conn.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return int(self._job_column(conn, job_id, "seq"))
+
+    @staticmethod
+    def _job_column(conn: sqlite3.Connection, job_id: str, column: str) -> Any:
+        """One column of the job's row; NotFound if there is no such job."""
+        row = conn.execute(f"SELECT {column} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
-        return int(row[0])
+        return row[0]
 
     def _now(self) -> int:
         return int(self._clock())
@@ -338,10 +343,8 @@ class SQLiteJobStore:
         live = self._memory.job(job_id)
         if live is not None:
             return live
-        row = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
-        return self._jobs.parse(job_id, row[0]), row[0]
+        spec = self._job_column(conn, job_id, "spec")
+        return self._jobs.parse(job_id, spec), spec
 
     # -- executions -------------------------------------------------------------------------------
     def create_execution(
@@ -388,10 +391,7 @@ class SQLiteJobStore:
         live = self._memory.job(job_id)
         if live is not None:
             return live[0].namespace
-        row = conn.execute("SELECT namespace FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"job {job_id} not found", hint=LIST_HINT)
-        return str(row[0])
+        return str(self._job_column(conn, job_id, "namespace"))
 
     def get_execution(self, execution_id: str) -> Execution:
         """See :meth:`JobStore.get_execution`."""
